@@ -1,0 +1,1 @@
+"""The JSON status API for users and admins."""

@@ -1,0 +1,143 @@
+"""``/api/assets``: what became of each upload.
+
+Everyone sees only the assets their principal may access (see ``app.auth``); another user's asset
+answers 404, exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from pathlib import Path
+from typing import Any
+
+from databases import Database
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from app.auth import Principal, identify
+from app.db import queries
+from app.vocabulary import AssetStatus, is_valid_upload_id
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+
+
+class ApiError(Exception):
+    """A refused API request: an HTTP status and a one-line reason, rendered as JSON."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+async def render_api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+
+def _encode_cursor(row: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(f"{row['created_at']}|{row['id']}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        created_at, upload_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("|")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ApiError(400, "malformed cursor") from None
+    return created_at, upload_id
+
+
+class AssetsApi:
+    def __init__(self, database: Database, derivatives_dir: Path, tus_base_path: str) -> None:
+        self.database = database
+        self.derivatives_dir = derivatives_dir
+        self.tus_base_path = tus_base_path
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/api/assets", self.list_assets, methods=["GET"]),
+            Route("/api/assets/{upload_id}", self.get_asset, methods=["GET"]),
+            Route("/api/assets/{upload_id}/derivatives/{name}", self.get_derivative, methods=["GET"]),
+        ]
+
+    async def _visible_row(self, upload_id: str, principal: Principal) -> dict[str, Any]:
+        row = await queries.get_upload(self.database, upload_id) if is_valid_upload_id(upload_id) else None
+        if row is None or not principal.may_access(row["owner"]):
+            raise ApiError(404, "asset not found")
+        return row
+
+    def _describe(self, request: Request, row: dict[str, Any]) -> dict[str, Any]:
+        base = str(request.base_url).rstrip("/")
+        asset_url = f"{base}/api/assets/{row['id']}"
+        return {
+            "id": row["id"],
+            "status": row["status"],
+            "error": row["error"],
+            "filename": row["filename"],
+            "owner": row["owner"],
+            "length": row["upload_length"],
+            "offset": row["upload_offset"],
+            "metadata": row["metadata"],
+            "declared_type": row["declared_type"],
+            "detected_type": row["detected_type"],
+            "format": row["format"],
+            "width": row["width"],
+            "height": row["height"],
+            "duration_seconds": row["duration_seconds"],
+            "details": row["details"] or {},
+            "attempts": row["attempts"],
+            "created_at": row["created_at"],
+            "completed_at": row["completed_at"],
+            "processed_at": row["processed_at"],
+            "processing_time_ms": row["processing_time_ms"],
+            "upload_url": f"{base}{self.tus_base_path}{row['id']}",
+            "url": asset_url,
+            "derivatives": {
+                name: f"{asset_url}/derivatives/{name}" for name in (row["derivatives"] or [])
+            },
+        }
+
+    async def get_asset(self, request: Request) -> Response:
+        principal = await identify(request)
+        row = await self._visible_row(request.path_params["upload_id"], principal)
+        return JSONResponse(self._describe(request, row))
+
+    async def list_assets(self, request: Request) -> Response:
+        principal = await identify(request)
+        status_filter = request.query_params.get("status")
+        if status_filter is not None and status_filter not in AssetStatus.__members__.values():
+            allowed = ", ".join(AssetStatus)
+            raise ApiError(400, f"unknown status {status_filter[:40]!r}; use one of {allowed}")
+        limit_text = request.query_params.get("limit", str(DEFAULT_PAGE_SIZE))
+        if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_PAGE_SIZE:
+            raise ApiError(400, f"limit must be a whole number from 1 to {MAX_PAGE_SIZE}")
+        limit = int(limit_text)
+        cursor = request.query_params.get("cursor")
+        rows = await queries.list_uploads(
+            self.database,
+            owner=principal.owner_filter,
+            status=AssetStatus(status_filter) if status_filter else None,
+            before=_decode_cursor(cursor) if cursor else None,
+            # One extra row tells whether a next page exists without a second query.
+            limit=limit + 1,
+        )
+        page, more = rows[:limit], len(rows) > limit
+        next_url = None
+        if more:
+            next_url = str(request.url.include_query_params(cursor=_encode_cursor(page[-1]), limit=limit))
+        return JSONResponse({"items": [self._describe(request, row) for row in page], "next": next_url})
+
+    async def get_derivative(self, request: Request) -> Response:
+        principal = await identify(request)
+        row = await self._visible_row(request.path_params["upload_id"], principal)
+        name = request.path_params["name"]
+        # Only names the worker recorded are served, so no name can reach outside the asset's folder.
+        if name not in (row["derivatives"] or []):
+            raise ApiError(404, "no such derivative")
+        path = self.derivatives_dir / row["id"] / name
+        if not path.is_file():
+            raise ApiError(404, "derivative missing on disk")
+        return FileResponse(path, headers={"Cache-Control": "private, max-age=3600"})

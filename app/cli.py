@@ -1,0 +1,81 @@
+"""``tusmedia``: serve the uploads, or run media workers as separate processes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from config import Settings, load_settings
+
+
+def _serve(settings: Settings, arguments: argparse.Namespace) -> int:
+    import uvicorn
+
+    host = arguments.host or settings.host
+    port = arguments.port if arguments.port is not None else settings.port
+    if arguments.reload:
+        # Reload needs an import string; the app then reads its settings from the environment again.
+        uvicorn.run("app.main:app", host=host, port=port, reload=True, log_level=settings.log_level)
+        return 0
+    from app.main import create_app
+
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level)
+    return 0
+
+
+def _worker(settings: Settings, arguments: argparse.Namespace) -> int:
+    if settings.in_process_worker:
+        print(
+            "tusmedia worker: no broker is configured, so `tusmedia serve` runs the media jobs itself.\n"
+            "Set REDIS_URL (or BROKER_URL) for the server and the workers to run them separately.",
+            file=sys.stderr,
+        )
+        return 2
+    from workers.broker import create_broker, start_worker
+    from workers.media import declare_actors
+
+    broker = create_broker(settings)
+    declare_actors(broker, settings)
+    concurrency = arguments.concurrency or settings.media_worker_concurrency
+    worker = start_worker(broker, concurrency)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    logging.getLogger(__name__).info("media worker running with %d thread(s)", concurrency)
+    stop.wait()
+    worker.stop()
+    broker.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tusmedia", description=__doc__)
+    parser.add_argument("--env-file", default=".env", help="settings file read before the environment (default: .env)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the tus server (and, with no broker configured, the media worker)")
+    serve.add_argument("--host", help="address to listen on (default: HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: PORT, 1080)")
+    serve.add_argument("--reload", action="store_true", help="restart when the code changes (development)")
+    serve.set_defaults(run=_serve)
+
+    worker = commands.add_parser("worker", help="run media workers against the configured broker")
+    worker.add_argument("--concurrency", type=int, help="worker threads (default: MEDIA_WORKER_CONCURRENCY, 2)")
+    worker.set_defaults(run=_worker)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = build_parser().parse_args(argv)
+    settings = load_settings(arguments.env_file)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return arguments.run(settings, arguments)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

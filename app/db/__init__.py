@@ -1,0 +1,31 @@
+"""The database: one ``uploads`` table holding each upload's lifecycle and its asset."""
+
+from __future__ import annotations
+
+from databases import Database
+
+# SQLite waits this long for another connection's write lock instead of failing at once.
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+
+
+def connect_url(database_url: str) -> str:
+    """The URL ``databases`` needs: SQLite goes through aiosqlite, PostgreSQL through asyncpg."""
+    if database_url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + database_url.removeprefix("sqlite:///")
+    if database_url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+asyncpg://" + database_url.split("://", 1)[1]
+    return database_url
+
+
+def open_database(database_url: str) -> Database:
+    url = connect_url(database_url)
+    if url.startswith("sqlite"):
+        return Database(url, timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
+    return Database(url)
+
+
+def is_sqlite(database: Database) -> bool:
+    return database.url.dialect == "sqlite"
+
+
+__all__ = ["connect_url", "is_sqlite", "open_database"]

@@ -1,0 +1,44 @@
+"""What an upload's protocol events mean for the asset: rows in the database and media jobs."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from databases import Database
+
+from app.db import queries
+from app.vocabulary import UploadInfo
+
+log = logging.getLogger(__name__)
+
+Dispatch = Callable[[str], Awaitable[None]]
+
+
+class UploadLifecycle:
+    def __init__(self, database: Database, dispatch: Dispatch, derivatives_dir: Path) -> None:
+        self.database = database
+        self.dispatch = dispatch
+        self.derivatives_dir = derivatives_dir
+
+    async def created(self, info: UploadInfo) -> None:
+        await queries.insert_upload(self.database, info)
+
+    async def progressed(self, upload_id: str, offset: int) -> None:
+        await queries.record_offset(self.database, upload_id, offset)
+
+    async def completed(self, upload_id: str, length: int) -> None:
+        # Commit "queued" before sending: if the process dies in between, the recovery sweep finds
+        # the row and sends the message again. The reverse order could lose the job.
+        if not await queries.mark_queued(self.database, upload_id, length):
+            return
+        try:
+            await self.dispatch(upload_id)
+        except Exception:
+            log.exception("could not send process_media(%s); the recovery sweep will retry", upload_id)
+
+    async def terminated(self, upload_id: str) -> None:
+        await queries.delete_upload(self.database, upload_id)
+        shutil.rmtree(self.derivatives_dir / upload_id, ignore_errors=True)

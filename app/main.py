@@ -1,0 +1,94 @@
+"""The application: ``create_app(settings)`` wires the layers; ``app`` serves ``uvicorn app.main:app``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from app.api.assets import ApiError, AssetsApi, render_api_error
+from app.db import open_database
+from app.db.migrations import migrate
+from app.lifecycle import UploadLifecycle
+from app.recovery import redispatch, sweep_periodically
+from app.storage.filestore import FileStore
+from app.tus.context import TusContext
+from app.tus.errors import TusError, render_tus_error, tus_headers
+from app.tus.locks import UploadLocks
+from app.tus.routes import tus_routes
+from config import Settings, load_settings
+from workers.broker import create_broker, start_worker
+from workers.media import declare_actors
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or load_settings()
+    database = open_database(settings.database_url)
+    store = FileStore(settings.upload_dir)
+    broker = create_broker(settings)
+    actors = declare_actors(broker, settings)
+
+    async def dispatch(upload_id: str) -> None:
+        # Sending may block on the network (Redis, RabbitMQ): keep it off the event loop.
+        await asyncio.to_thread(actors.process_media.send, upload_id)
+
+    lifecycle = UploadLifecycle(database, dispatch, settings.derivatives_dir)
+    tus = TusContext(
+        store=store,
+        events=lifecycle,
+        locks=UploadLocks(settings.lock_wait_seconds),
+        base_path=settings.tus_base_path,
+        max_size=settings.max_file_size,
+    )
+    assets = AssetsApi(database, settings.derivatives_dir, settings.tus_base_path)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        for directory in (settings.data_dir, settings.upload_dir, settings.derivatives_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        await database.connect()
+        await migrate(database)
+        worker = None
+        if settings.in_process_worker:
+            worker = await asyncio.to_thread(start_worker, broker, settings.media_worker_concurrency)
+        await redispatch(database, dispatch, queued_for_seconds=None)
+        sweeper = asyncio.create_task(
+            sweep_periodically(
+                database, dispatch, settings.recovery_interval_seconds, settings.recovery_queued_after_seconds
+            )
+        )
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            if worker is not None:
+                await asyncio.to_thread(worker.stop)
+            await asyncio.to_thread(broker.close)
+            await database.disconnect()
+
+    async def render_unexpected(request: Request, exc: Exception) -> Response:
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        headers = tus_headers() if request.url.path.startswith(settings.tus_base_path.rstrip("/")) else {}
+        return PlainTextResponse("internal server error\n", status_code=500, headers=headers)
+
+    return Starlette(
+        routes=[*tus_routes(tus), *assets.routes()],
+        lifespan=lifespan,
+        exception_handlers={TusError: render_tus_error, ApiError: render_api_error, Exception: render_unexpected},
+    )
+
+
+def __getattr__(name: str) -> Starlette:
+    # ``uvicorn app.main:app`` builds the app from the environment on first access, not at import.
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)

@@ -1,0 +1,61 @@
+"""Bytes at rest behind one small interface. Nothing here knows about HTTP.
+
+Errors::
+
+    StorageError
+    ├── UploadNotFound      no upload with that id
+    └── OffsetMismatch      a write did not start where the data ends
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import BinaryIO, Protocol
+
+from app.vocabulary import UploadInfo
+
+
+class StorageError(Exception):
+    pass
+
+
+class UploadNotFound(StorageError):
+    def __init__(self, upload_id: str) -> None:
+        super().__init__(f"no upload {upload_id}")
+        self.upload_id = upload_id
+
+
+class OffsetMismatch(StorageError):
+    def __init__(self, expected: int, actual: int) -> None:
+        super().__init__(f"write at offset {expected} but the data ends at {actual}")
+        self.expected = expected
+        self.actual = actual
+
+
+class UploadStore(Protocol):
+    async def create(self, info: UploadInfo) -> None: ...
+
+    async def info(self, upload_id: str) -> UploadInfo: ...
+
+    async def offset(self, upload_id: str) -> int:
+        """How many bytes are stored: always the truth on disk, never a separately kept counter."""
+        ...
+
+    async def append(self, upload_id: str, offset: int, chunks: AsyncIterator[bytes]) -> int:
+        """Write ``chunks`` at ``offset`` as they arrive and return the new offset.
+
+        If ``chunks`` raises (a dropped connection), what arrived before stays written and the
+        exception propagates.
+        """
+        ...
+
+    async def truncate(self, upload_id: str, offset: int) -> None:
+        """Cut the data back to ``offset``: undoes a refused write."""
+        ...
+
+    def open(self, upload_id: str) -> BinaryIO: ...
+
+    async def delete(self, upload_id: str) -> None: ...
+
+
+__all__ = ["OffsetMismatch", "StorageError", "UploadNotFound", "UploadStore"]

@@ -1,0 +1,36 @@
+"""The one error type of the protocol layer, and the one place it becomes a response."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from app.tus.headers import TUS_RESUMABLE, TUS_VERSION
+
+log = logging.getLogger(__name__)
+
+
+class TusError(Exception):
+    """A request the protocol refuses: an HTTP status and a one-line reason for the body."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+def tus_headers(extra: dict[str, str] | None = None) -> dict[str, str]:
+    headers = {"Tus-Resumable": TUS_RESUMABLE}
+    if extra:
+        headers.update(extra)
+    return headers
+
+
+async def render_tus_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, TusError)
+    if exc.status == 412:
+        exc.headers.setdefault("Tus-Version", TUS_VERSION)
+    return PlainTextResponse(exc.message + "\n", status_code=exc.status, headers=tus_headers(exc.headers))

@@ -1,0 +1,68 @@
+"""The tus endpoints: the collection (``/files`` and ``/files/``) and one resource per upload."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.storage import OffsetMismatch, UploadNotFound
+from app.tus.context import TusContext
+from app.tus.creation import create
+from app.tus.errors import TusError
+from app.tus.head import head
+from app.tus.headers import TUS_RESUMABLE
+from app.tus.options import options
+from app.tus.patch import patch
+from app.tus.termination import terminate
+
+# Every method is routed to our own dispatch, so even a 405 carries Tus-Resumable.
+_ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def _require_tus_resumable(request: Request) -> None:
+    if request.method != "OPTIONS" and request.headers.get("tus-resumable") != TUS_RESUMABLE:
+        raise TusError(412, f"this server speaks tus {TUS_RESUMABLE}; send Tus-Resumable: {TUS_RESUMABLE}")
+
+
+async def _guarded(call: Callable[[], Awaitable[Response]]) -> Response:
+    try:
+        return await call()
+    except UploadNotFound:
+        raise TusError(404, "upload not found") from None
+    except OffsetMismatch as mismatch:
+        raise TusError(409, f"Upload-Offset {mismatch.expected} does not match {mismatch.actual}") from None
+    except ClientDisconnect:
+        # Nobody is listening any more; the bytes that arrived are kept and recorded.
+        return Response(status_code=400)
+
+
+def tus_routes(context: TusContext) -> list[Route]:
+    async def collection(request: Request) -> Response:
+        if request.method == "OPTIONS":
+            return await options(context, request)
+        _require_tus_resumable(request)
+        if request.method == "POST":
+            return await _guarded(lambda: create(context, request))
+        raise TusError(405, f"{request.method} is not allowed on the upload collection", {"Allow": "OPTIONS, POST"})
+
+    async def resource(request: Request) -> Response:
+        if request.method == "OPTIONS":
+            return await options(context, request)
+        _require_tus_resumable(request)
+        upload_id = request.path_params["upload_id"]
+        handlers = {"HEAD": head, "PATCH": patch, "DELETE": terminate}
+        handler = handlers.get(request.method)
+        if handler is None:
+            allow = {"Allow": "OPTIONS, HEAD, PATCH, DELETE"}
+            raise TusError(405, f"{request.method} is not allowed on an upload", allow)
+        return await _guarded(lambda: handler(context, request, upload_id))
+
+    base = context.base_path
+    return [
+        Route(base.rstrip("/"), collection, methods=_ALL_METHODS),
+        Route(base, collection, methods=_ALL_METHODS),
+        Route(base + "{upload_id}", resource, methods=_ALL_METHODS),
+    ]

@@ -1,0 +1,47 @@
+"""The nouns every layer shares: upload ids, what is known of an upload, and an asset's status."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+# 16 random bytes, url-safe base64 without padding: 128 bits in 22 characters.
+_UPLOAD_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{22}")
+
+
+def new_upload_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def is_valid_upload_id(value: str) -> bool:
+    """True only for ids this server could have made, so an id can never name a path elsewhere."""
+    return _UPLOAD_ID_PATTERN.fullmatch(value) is not None
+
+
+class AssetStatus(StrEnum):
+    UPLOADING = "uploading"
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    READY = "ready"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class UploadInfo:
+    """What the store keeps beside an upload's bytes. The offset is not here: it is the data's size."""
+
+    id: str
+    length: int
+    owner: str
+    metadata: dict[str, str] = field(default_factory=dict)
+    created_at: str = ""
+
+    @property
+    def filename(self) -> str | None:
+        return self.metadata.get("filename") or self.metadata.get("name")
+
+    @property
+    def declared_type(self) -> str | None:
+        return self.metadata.get("filetype") or self.metadata.get("type") or self.metadata.get("contentType")

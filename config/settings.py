@@ -1,0 +1,101 @@
+"""The one settings object.
+
+Every setting is an environment variable (optionally from a ``.env`` file); ``example.env`` beside this
+module lists each one with its default, and ``docs/configuration.md`` explains them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.config import Config
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 1080
+    data_dir: Path = Path("data")
+    upload_dir: Path = Path("data/uploads")
+    derivatives_dir: Path = Path("data/derivatives")
+    database_url: str = "sqlite:///data/tusmedia.db"
+    tus_base_path: str = "/files/"
+    max_file_size: int = 500 * MIB
+    redis_url: str = ""
+    broker_url: str = ""
+    queue_namespace: str = "tusmedia"
+    media_worker_concurrency: int = 2
+    thumbnail_sizes: tuple[int, ...] = (256, 1024)
+    max_image_pixels: int = 100_000_000
+    media_job_time_limit_seconds: int = 300
+    media_max_retries: int = 3
+    lock_wait_seconds: float = 5.0
+    recovery_interval_seconds: float = 60.0
+    recovery_queued_after_seconds: float = 600.0
+    log_level: str = "info"
+
+    @property
+    def in_process_worker(self) -> bool:
+        """With no broker configured, the server runs the media actors itself."""
+        return not self.broker_url
+
+    @property
+    def processing_lease_seconds(self) -> int:
+        # Longer than a job may run, so a live job's lease never expires under it.
+        return 2 * self.media_job_time_limit_seconds
+
+
+def _sizes(value: str) -> tuple[int, ...]:
+    sizes = tuple(sorted({int(part) for part in value.split(",") if part.strip()}))
+    if not sizes or sizes[0] <= 0:
+        raise ValueError(f"THUMBNAIL_SIZES must list positive pixel sizes, got {value!r}")
+    return sizes
+
+
+def _base_path(value: str) -> str:
+    return "/" + value.strip("/") + "/"
+
+
+def load_settings(env_file: str | os.PathLike[str] | None = ".env", environ: dict[str, str] | None = None) -> Settings:
+    """Build settings from ``environ`` (default: the process environment) and an optional env file."""
+    if env_file is not None and not Path(env_file).is_file():
+        env_file = None
+    config = Config(env_file, environ=os.environ if environ is None else environ)
+    defaults = Settings()
+
+    data_dir = Path(config("DATA_DIR", default=str(defaults.data_dir)))
+    redis_url = config("REDIS_URL", default="")
+    return Settings(
+        host=config("HOST", default=defaults.host),
+        port=config("PORT", cast=int, default=defaults.port),
+        data_dir=data_dir,
+        upload_dir=Path(config("UPLOAD_DIR", default=str(data_dir / "uploads"))),
+        derivatives_dir=Path(config("DERIVATIVES_DIR", default=str(data_dir / "derivatives"))),
+        database_url=config("DATABASE_URL", default=f"sqlite:///{data_dir / 'tusmedia.db'}"),
+        tus_base_path=_base_path(config("TUS_BASE_PATH", default=defaults.tus_base_path)),
+        max_file_size=config("MAX_FILE_SIZE", cast=int, default=defaults.max_file_size),
+        redis_url=redis_url,
+        broker_url=config("BROKER_URL", default=redis_url),
+        queue_namespace=config("QUEUE_NAMESPACE", default=defaults.queue_namespace),
+        media_worker_concurrency=config(
+            "MEDIA_WORKER_CONCURRENCY", cast=int, default=defaults.media_worker_concurrency
+        ),
+        thumbnail_sizes=_sizes(config("THUMBNAIL_SIZES", default="256,1024")),
+        max_image_pixels=config("MAX_IMAGE_PIXELS", cast=int, default=defaults.max_image_pixels),
+        media_job_time_limit_seconds=config(
+            "MEDIA_JOB_TIME_LIMIT", cast=int, default=defaults.media_job_time_limit_seconds
+        ),
+        media_max_retries=config("MEDIA_MAX_RETRIES", cast=int, default=defaults.media_max_retries),
+        lock_wait_seconds=config("LOCK_WAIT", cast=float, default=defaults.lock_wait_seconds),
+        recovery_interval_seconds=config(
+            "RECOVERY_INTERVAL", cast=float, default=defaults.recovery_interval_seconds
+        ),
+        recovery_queued_after_seconds=config(
+            "RECOVERY_QUEUED_AFTER", cast=float, default=defaults.recovery_queued_after_seconds
+        ),
+        log_level=config("LOG_LEVEL", default=defaults.log_level),
+    )

@@ -1,0 +1,1 @@
+"""Media workers: the broker, the actors, and the pure processing functions they call."""

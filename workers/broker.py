@@ -1,0 +1,39 @@
+"""The broker, chosen by settings: in-memory for the embedded server, Redis or RabbitMQ when scaled out."""
+
+from __future__ import annotations
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import AsyncIO
+
+from config import Settings
+
+# How long a consumer waits for a message before checking whether it should stop.
+CONSUMER_POLL_MS = 250
+
+
+def create_broker(settings: Settings) -> dramatiq.Broker:
+    url = settings.broker_url
+    broker: dramatiq.Broker
+    if not url:
+        # Messages live in this process only; rows left "queued" by a crash are re-sent by the
+        # recovery sweep at the next start-up, so nothing is lost with them.
+        broker = StubBroker()
+    elif url.startswith(("redis://", "rediss://", "unix://")):
+        from dramatiq.brokers.redis import RedisBroker
+
+        broker = RedisBroker(url=url)
+    elif url.startswith(("amqp://", "amqps://")):
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        broker = RabbitmqBroker(url=url)
+    else:
+        raise ValueError(f"unsupported broker URL {url!r}: use redis://, rediss://, unix://, amqp:// or amqps://")
+    broker.add_middleware(AsyncIO())
+    return broker
+
+
+def start_worker(broker: dramatiq.Broker, concurrency: int) -> dramatiq.Worker:
+    worker = dramatiq.Worker(broker, worker_threads=concurrency, worker_timeout=CONSUMER_POLL_MS)
+    worker.start()
+    return worker
