@@ -91,9 +91,7 @@ def load_settings(env_file: str | os.PathLike[str] | None = ".env", environ: dic
         ),
         media_max_retries=config("MEDIA_MAX_RETRIES", cast=int, default=defaults.media_max_retries),
         lock_wait_seconds=config("LOCK_WAIT", cast=float, default=defaults.lock_wait_seconds),
-        recovery_interval_seconds=config(
-            "RECOVERY_INTERVAL", cast=float, default=defaults.recovery_interval_seconds
-        ),
+        recovery_interval_seconds=config("RECOVERY_INTERVAL", cast=float, default=defaults.recovery_interval_seconds),
         recovery_queued_after_seconds=config(
             "RECOVERY_QUEUED_AFTER", cast=float, default=defaults.recovery_queued_after_seconds
         ),

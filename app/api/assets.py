@@ -95,9 +95,7 @@ class AssetsApi:
             "processing_time_ms": row["processing_time_ms"],
             "upload_url": f"{base}{self.tus_base_path}{row['id']}",
             "url": asset_url,
-            "derivatives": {
-                name: f"{asset_url}/derivatives/{name}" for name in (row["derivatives"] or [])
-            },
+            "derivatives": {name: f"{asset_url}/derivatives/{name}" for name in (row["derivatives"] or [])},
         }
 
     async def get_asset(self, request: Request) -> Response:

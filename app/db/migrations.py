@@ -65,7 +65,5 @@ async def migrate(database: Database) -> int:
         for version, statements in enumerate(MIGRATIONS[current:], start=current + 1):
             for statement in statements:
                 await database.execute(statement)
-            await database.execute(
-                "INSERT INTO schema_version (version) VALUES (:version)", {"version": version}
-            )
+            await database.execute("INSERT INTO schema_version (version) VALUES (:version)", {"version": version})
     return len(MIGRATIONS)

@@ -208,10 +208,7 @@ async def ids_to_redispatch(database: Database, queued_before: str | None) -> li
         stale_queued = sa.and_(stale_queued, uploads.c.queued_at < queued_before)
     expired_lease = sa.and_(uploads.c.status == AssetStatus.PROCESSING, uploads.c.lease_until < now)
     records = await database.fetch_all(
-        uploads.update()
-        .where(sa.or_(stale_queued, expired_lease))
-        .values(queued_at=now)
-        .returning(uploads.c.id)
+        uploads.update().where(sa.or_(stale_queued, expired_lease)).values(queued_at=now).returning(uploads.c.id)
     )
     return [record._mapping["id"] for record in records]
 

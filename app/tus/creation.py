@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from app.auth import identify
 from app.clock import timestamp
-from app.tus.body import receive_body
+from app.tus.body import declared_body_length, receive_body
 from app.tus.context import TusContext
 from app.tus.errors import TusError, tus_headers
 from app.tus.headers import OFFSET_CONTENT_TYPE, HeaderError, media_type, parse_metadata, parse_non_negative
@@ -23,9 +23,15 @@ async def create(context: TusContext, request: Request) -> Response:
         raise TusError(400, str(error)) from None
     if length > context.max_size:
         raise TusError(
-            413, f"Upload-Length {length} exceeds the maximum of {context.max_size} bytes",
+            413,
+            f"Upload-Length {length} exceeds the maximum of {context.max_size} bytes",
             {"Tus-Max-Size": str(context.max_size)},
         )
+
+    with_body = media_type(request.headers.get("content-type")) == OFFSET_CONTENT_TYPE
+    body_length = declared_body_length(request) if with_body else None
+    if body_length is not None and body_length > length:
+        raise TusError(413, f"the body ({body_length} bytes) exceeds Upload-Length {length}")
 
     info = UploadInfo(
         id=new_upload_id(), length=length, owner=principal.subject, metadata=metadata, created_at=timestamp()
@@ -39,7 +45,7 @@ async def create(context: TusContext, request: Request) -> Response:
 
     async with context.locked(info.id):
         offset = 0
-        if media_type(request.headers.get("content-type")) == OFFSET_CONTENT_TYPE:
+        if with_body:
             offset = await receive_body(context, request, info, 0)
         elif length == 0:
             await context.events.completed(info.id, 0)

@@ -60,9 +60,14 @@ def tus_routes(context: TusContext) -> list[Route]:
             raise TusError(405, f"{request.method} is not allowed on an upload", allow)
         return await _guarded(lambda: handler(context, request, upload_id))
 
+    async def elsewhere(request: Request) -> Response:
+        # Paths below the base that name no upload (for example an id with a slash in it).
+        raise TusError(404, "upload not found")
+
     base = context.base_path
     return [
         Route(base.rstrip("/"), collection, methods=_ALL_METHODS),
         Route(base, collection, methods=_ALL_METHODS),
         Route(base + "{upload_id}", resource, methods=_ALL_METHODS),
+        Route(base + "{rest:path}", elsewhere, methods=_ALL_METHODS),
     ]

@@ -79,9 +79,7 @@ def _exif_details(image: Image.Image) -> tuple[int, dict[str, Any]]:
 
 
 def _has_alpha(image: Image.Image) -> bool:
-    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
-        image.mode == "P" and "transparency" in image.info
-    )
+    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (image.mode == "P" and "transparency" in image.info)
 
 
 def _for_output(image: Image.Image, keep_alpha: bool) -> Image.Image:
@@ -125,9 +123,7 @@ def process_image(source: BinaryIO, output_dir: Path, sizes: tuple[int, ...], ma
         width, height = (stored_height, stored_width) if upright_swaps_sides else (stored_width, stored_height)
         keep_alpha = _has_alpha(image)
         frames = getattr(image, "n_frames", 1)
-        details.update(
-            {"mode": image.mode, "has_alpha": keep_alpha, "frames": frames, "orientation": orientation}
-        )
+        details.update({"mode": image.mode, "has_alpha": keep_alpha, "frames": frames, "orientation": orientation})
         image_format = image.format or "unknown"
         mime = Image.MIME.get(image_format, "application/octet-stream")
 

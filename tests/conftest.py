@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.servers import Server, start_server
+
+REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/0")
+POSTGRES_TEST_URL = os.environ.get("POSTGRES_TEST_URL", "postgresql://root@127.0.0.1:5432/test")
+
+
+def require_service(name: str, reachable: bool) -> None:
+    """Skip on a laptop without the service; fail on CI, where every service runs and no test may skip."""
+    if reachable:
+        return
+    message = f"{name} is not reachable"
+    if os.environ.get("CI"):
+        pytest.fail(f"{message}, and CI must run every test")
+    pytest.skip(message)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    """A real uvicorn server on a free port with embedded defaults: SQLite, local disk, in-process worker."""
+    running = start_server(tmp_path / "data")
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server for a module of protocol tests that each make their own uploads."""
+    running = start_server(tmp_path_factory.mktemp("server") / "data")
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=30) as client:
+        yield client

@@ -1,0 +1,177 @@
+"""The uploads table and its queries on both databases: a real SQLite file and the local PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from databases import Database
+
+from app.db import open_database, queries
+from app.db.migrations import MIGRATIONS, migrate
+from app.vocabulary import AssetStatus, UploadInfo, new_upload_id
+from tests.conftest import POSTGRES_TEST_URL, require_service
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def _postgres_answers() -> bool:
+    try:
+        connection = await asyncpg.connect(POSTGRES_TEST_URL, timeout=3)
+    except (OSError, asyncpg.PostgresError):
+        return False
+    await connection.close()
+    return True
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    if request.param == "sqlite":
+        connected = open_database(f"sqlite:///{tmp_path / 'test.db'}")
+        await connected.connect()
+        yield connected
+        await connected.disconnect()
+        return
+    require_service("PostgreSQL", await _postgres_answers())
+    # A database of its own per test, so runs never see each other's rows.
+    name = f"tusmedia_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(POSTGRES_TEST_URL)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    connected = open_database(POSTGRES_TEST_URL.rsplit("/", 1)[0] + f"/{name}")
+    await connected.connect()
+    try:
+        yield connected
+    finally:
+        await connected.disconnect()
+        await admin.execute(f'DROP DATABASE "{name}"')
+        await admin.close()
+
+
+async def _insert(database: Database, owner: str = "alice", created_at: str = "") -> str:
+    upload_id = new_upload_id()
+    info = UploadInfo(id=upload_id, length=10, owner=owner, metadata={"filename": "a.jpg"}, created_at=created_at)
+    await queries.insert_upload(database, info)
+    return upload_id
+
+
+async def test_migrations_run_once_and_are_idempotent(database: Database) -> None:
+    assert await migrate(database) == len(MIGRATIONS)
+    assert await migrate(database) == len(MIGRATIONS)
+
+    assert await database.fetch_val("SELECT COUNT(*) FROM schema_version") == len(MIGRATIONS)
+
+
+async def test_concurrent_migrations_do_not_collide(database: Database, tmp_path: Path) -> None:
+    other = Database(str(database.url), **({"timeout": 30} if database.url.dialect == "sqlite" else {}))
+    await other.connect()
+    try:
+        await asyncio.gather(migrate(database), migrate(other))
+    finally:
+        await other.disconnect()
+
+    assert await database.fetch_val("SELECT COUNT(*) FROM schema_version") == len(MIGRATIONS)
+
+
+async def test_upload_moves_through_its_lifecycle(database: Database) -> None:
+    await migrate(database)
+    upload_id = await _insert(database)
+
+    await queries.record_offset(database, upload_id, 4)
+    assert (await queries.get_upload(database, upload_id))["upload_offset"] == 4
+    assert await queries.mark_queued(database, upload_id, 10)
+    assert not await queries.mark_queued(database, upload_id, 10), "only an uploading row can be queued"
+
+    claimed = await queries.claim_for_processing(database, upload_id, lease_seconds=60)
+    assert claimed is not None
+    assert (claimed["status"], claimed["attempts"], claimed["metadata"]) == ("processing", 1, {"filename": "a.jpg"})
+    assert await queries.claim_for_processing(database, upload_id, 60) is None, "a duplicate message claims nothing"
+
+    await queries.mark_ready(
+        database,
+        upload_id,
+        detected_type="image/jpeg",
+        width=3,
+        height=2,
+        duration_seconds=None,
+        media_format="JPEG",
+        details={"mode": "RGB"},
+        derivatives=["thumb_256.jpg"],
+        processing_time_ms=5,
+    )
+    row = await queries.get_upload(database, upload_id)
+    assert (row["status"], row["width"], row["derivatives"], row["lease_until"]) == (
+        "ready",
+        3,
+        ["thumb_256.jpg"],
+        None,
+    )
+
+
+async def test_expired_lease_can_be_claimed_again_and_is_redispatched(database: Database) -> None:
+    await migrate(database)
+    upload_id = await _insert(database)
+    await queries.mark_queued(database, upload_id, 10)
+    await queries.claim_for_processing(database, upload_id, lease_seconds=-1)
+
+    assert await queries.ids_to_redispatch(database, queued_before="0000") == [upload_id]
+    again = await queries.claim_for_processing(database, upload_id, lease_seconds=60)
+
+    assert again is not None and again["attempts"] == 2
+    assert await queries.ids_to_redispatch(database, queued_before="0000") == []
+
+
+async def test_redispatch_finds_every_queued_row_at_start_up_and_only_stale_ones_later(database: Database) -> None:
+    await migrate(database)
+    upload_id = await _insert(database)
+    await queries.mark_queued(database, upload_id, 10)
+
+    assert await queries.ids_to_redispatch(database, queued_before="0000") == []
+    assert await queries.ids_to_redispatch(database, queued_before=None) == [upload_id]
+
+
+async def test_listing_is_newest_first_filtered_and_paged(database: Database) -> None:
+    await migrate(database)
+    ids = [await _insert(database, created_at=f"2026-01-01T00:00:0{index}.000000Z") for index in range(5)]
+    other = await _insert(database, owner="bob", created_at="2026-01-01T00:00:09.000000Z")
+    await queries.mark_queued(database, ids[1], 10)
+
+    first = await queries.list_uploads(database, owner="alice", status=None, before=None, limit=3)
+    last = first[-1]
+    rest = await queries.list_uploads(
+        database, owner="alice", status=None, before=(last["created_at"], last["id"]), limit=3
+    )
+    queued = await queries.list_uploads(database, owner=None, status=AssetStatus.QUEUED, before=None, limit=10)
+    everyone = await queries.list_uploads(database, owner=None, status=None, before=None, limit=10)
+
+    assert [row["id"] for row in first + rest] == ids[::-1]
+    assert [row["id"] for row in queued] == [ids[1]]
+    assert everyone[0]["id"] == other
+
+
+async def test_failed_keeps_reason_and_release_for_retry_requeues(database: Database) -> None:
+    await migrate(database)
+    upload_id = await _insert(database)
+    await queries.mark_queued(database, upload_id, 10)
+    await queries.claim_for_processing(database, upload_id, 60)
+
+    await queries.release_for_retry(database, upload_id, "OSError: disk went away")
+    assert (await queries.get_upload(database, upload_id))["status"] == "queued"
+    await queries.claim_for_processing(database, upload_id, 60)
+    await queries.mark_failed(database, upload_id, "corrupt image: truncated", detected_type="image/jpeg")
+
+    row = await queries.get_upload(database, upload_id)
+    assert (row["status"], row["error"], row["detected_type"], row["attempts"]) == (
+        "failed",
+        "corrupt image: truncated",
+        "image/jpeg",
+        2,
+    )

@@ -1,0 +1,73 @@
+"""Scaled out: the server only enqueues on Redis, and a separate ``tusmedia worker`` process does the work."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from tests.conftest import REDIS_TEST_URL, require_service
+from tests.servers import TESTDATA_MEDIA, RunningProcess, Server, process_env, start_process, start_server, upload_bytes
+from tests.servers import wait_for_asset as wait_for
+
+
+def _redis_answers() -> bool:
+    try:
+        return bool(redis.Redis.from_url(REDIS_TEST_URL, socket_timeout=2).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture
+def redis_settings() -> Iterator[dict[str, str]]:
+    require_service("Redis", _redis_answers())
+    # A queue of our own, so no other run's messages or workers meet ours.
+    namespace = f"tusmedia-test-{uuid.uuid4().hex[:12]}"
+    yield {"REDIS_URL": REDIS_TEST_URL, "QUEUE_NAMESPACE": namespace}
+    connection = redis.Redis.from_url(REDIS_TEST_URL)
+    for key in connection.scan_iter(f"dramatiq:{namespace}*"):
+        connection.delete(key)
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path, redis_settings: dict[str, str]) -> Iterator[Server]:
+    running = start_server(tmp_path / "data", redis_settings)
+    yield running
+    running.stop()
+
+
+def _start_worker(data_dir: Path, settings: dict[str, str]) -> RunningProcess:
+    return start_process(["worker"], process_env(data_dir, settings), data_dir / "worker.log")
+
+
+def test_server_only_enqueues_and_a_separate_worker_makes_the_asset_ready(
+    redis_server: Server, redis_settings: dict[str, str], http: httpx.Client
+) -> None:
+    upload_id = upload_bytes(http, redis_server, (TESTDATA_MEDIA / "portrait_orientation_6.jpg").read_bytes())
+
+    # With a broker configured the server runs no worker: the job waits in Redis.
+    time.sleep(1.5)
+    assert http.get(f"{redis_server.base_url}/api/assets/{upload_id}").json()["status"] == "queued"
+    assert redis.Redis.from_url(REDIS_TEST_URL).llen(f"dramatiq:{redis_settings['QUEUE_NAMESPACE']}.media") == 1
+
+    worker = _start_worker(redis_server.data_dir, redis_settings)
+    try:
+        asset = wait_for(http, redis_server, upload_id)
+    finally:
+        assert worker.stop() == 0, worker.log()
+
+    assert asset["status"] == "ready", asset["error"]
+    assert (asset["width"], asset["height"]) == (480, 640)
+    assert set(asset["derivatives"]) == {"thumb_256.jpg", "thumb_1024.jpg"}
+
+
+def test_worker_without_a_broker_refuses_to_start_with_a_reason(tmp_path: Path) -> None:
+    worker = _start_worker(tmp_path, {})
+
+    assert worker.process.wait(30) == 2
+    assert "no broker is configured" in worker.log()

@@ -1,0 +1,50 @@
+"""POST with a body: the creation-with-upload extension."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.servers import TUS, Server, wait_for_asset
+
+OCTETS = {"Content-Type": "application/offset+octet-stream"}
+
+
+def test_post_with_body_stores_it_and_answers_upload_offset(shared_server: Server, http: httpx.Client) -> None:
+    response = http.post(shared_server.files_url, headers={**TUS, **OCTETS, "Upload-Length": "10"}, content=b"01234")
+
+    assert response.status_code == 201
+    assert response.headers["Upload-Offset"] == "5"
+    upload_id = response.headers["Location"].rsplit("/", 1)[1]
+    assert (shared_server.data_dir / "uploads" / upload_id).read_bytes() == b"01234"
+    assert http.head(response.headers["Location"], headers=TUS).headers["Upload-Offset"] == "5"
+
+
+def test_post_with_whole_body_completes_the_upload(shared_server: Server, http: httpx.Client) -> None:
+    response = http.post(shared_server.files_url, headers={**TUS, **OCTETS, "Upload-Length": "4"}, content=b"abcd")
+
+    assert response.headers["Upload-Offset"] == "4"
+    asset = wait_for_asset(http, shared_server, response.headers["Location"].rsplit("/", 1)[1])
+    assert asset["status"] == "ready"
+    assert asset["detected_type"] == "application/octet-stream"
+
+
+def test_post_with_body_longer_than_upload_length_answers_413_and_creates_nothing(
+    shared_server: Server, http: httpx.Client
+) -> None:
+    before = set((shared_server.data_dir / "uploads").iterdir())
+
+    response = http.post(shared_server.files_url, headers={**TUS, **OCTETS, "Upload-Length": "3"}, content=b"abcd")
+
+    assert response.status_code == 413
+    assert set((shared_server.data_dir / "uploads").iterdir()) == before
+
+
+def test_post_body_of_other_content_type_is_not_stored(shared_server: Server, http: httpx.Client) -> None:
+    response = http.post(
+        shared_server.files_url,
+        headers={**TUS, "Upload-Length": "4", "Content-Type": "text/plain"},
+        content=b"abcd",
+    )
+
+    assert response.status_code == 201
+    assert http.head(response.headers["Location"], headers=TUS).headers["Upload-Offset"] == "0"

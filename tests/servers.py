@@ -1,0 +1,142 @@
+"""Real processes for the tests: a uvicorn server or a media worker, started on a free port, stopped by PID."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TESTDATA_MEDIA = REPO_ROOT.parent / "shared" / "testdata" / "media"
+START_TIMEOUT_SECONDS = 30
+TUS = {"Tus-Resumable": "1.0.0"}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def process_env(data_dir: Path, overrides: dict[str, str] | None = None) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key not in ("REDIS_URL", "BROKER_URL", "DATABASE_URL")}
+    env.update({"DATA_DIR": str(data_dir), "LOG_LEVEL": "warning", "PYTHONUNBUFFERED": "1"})
+    env.update(overrides or {})
+    return env
+
+
+@dataclass
+class RunningProcess:
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 15) -> int:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout)
+        return self.process.returncode
+
+
+@dataclass
+class Server(RunningProcess):
+    port: int = 0
+    data_dir: Path = field(default_factory=Path)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def files_url(self) -> str:
+        return f"{self.base_url}/files/"
+
+
+def start_process(arguments: list[str], env: dict[str, str], log_path: Path, cwd: Path = REPO_ROOT) -> RunningProcess:
+    log_file = open(log_path, "wb")  # noqa: SIM115 - the child process owns it until it exits
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", *arguments], cwd=cwd, env=env, stdout=log_file, stderr=subprocess.STDOUT
+    )
+    log_file.close()
+    return RunningProcess(process, log_path)
+
+
+def start_server(data_dir: Path, overrides: dict[str, str] | None = None, cwd: Path = REPO_ROOT) -> Server:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    started = start_process(
+        ["serve", "--port", str(port)], process_env(data_dir, overrides), data_dir / f"server-{port}.log", cwd
+    )
+    server = Server(started.process, started.log_path, port=port, data_dir=data_dir)
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"server exited with {server.process.returncode}:\n{server.log()}")
+        try:
+            if httpx.options(server.files_url, timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"server did not answer within {START_TIMEOUT_SECONDS}s:\n{server.log()}")
+
+
+def create_upload(client: httpx.Client, server: Server, length: int, **headers: str) -> str:
+    response = client.post(server.files_url, headers={**TUS, "Upload-Length": str(length), **headers})
+    assert response.status_code == 201, response.text
+    return response.headers["Location"]
+
+
+def upload_bytes(client: httpx.Client, server: Server, data: bytes, filename: str = "file.bin") -> str:
+    """Create an upload and send all of ``data`` with creation-with-upload; returns the upload id."""
+    import base64
+
+    response = client.post(
+        server.files_url,
+        content=data,
+        headers={
+            **TUS,
+            "Upload-Length": str(len(data)),
+            "Upload-Metadata": f"filename {base64.b64encode(filename.encode()).decode()}",
+            "Content-Type": "application/offset+octet-stream",
+        },
+    )
+    assert response.status_code == 201, response.text
+    assert response.headers["Upload-Offset"] == str(len(data))
+    return response.headers["Location"].rsplit("/", 1)[1]
+
+
+FINAL_STATUSES = ("ready", "failed")
+
+
+def wait_for_asset(
+    client: httpx.Client,
+    server: Server,
+    upload_id: str,
+    statuses: tuple[str, ...] = FINAL_STATUSES,
+    timeout: float = 30,
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    asset: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        response = client.get(f"{server.base_url}/api/assets/{upload_id}")
+        assert response.status_code == 200, response.text
+        asset = response.json()
+        if asset["status"] in statuses:
+            return asset
+        time.sleep(0.1)
+    raise AssertionError(f"asset {upload_id} still {asset.get('status')!r} after {timeout}s: {asset}")

@@ -1,0 +1,121 @@
+"""The contract every ``UploadStore`` must keep, run against the filestore."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from app.storage import OffsetMismatch, UploadNotFound, UploadStore
+from app.storage.filestore import WRITE_BATCH_BYTES, FileStore
+from app.vocabulary import UploadInfo, new_upload_id
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> UploadStore:
+    filestore = FileStore(tmp_path / "uploads")
+    filestore.prepare()
+    return filestore
+
+
+async def _chunks(*parts: bytes) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
+class Dropped(Exception):
+    pass
+
+
+async def _dropping_after(*parts: bytes) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+    raise Dropped
+
+
+async def _new(store: UploadStore, length: int = 100, **metadata: str) -> str:
+    upload_id = new_upload_id()
+    await store.create(UploadInfo(id=upload_id, length=length, owner="alice", metadata=metadata, created_at="t"))
+    return upload_id
+
+
+async def test_created_upload_has_its_info_and_offset_zero(store: UploadStore) -> None:
+    upload_id = await _new(store, 100, filename="a.jpg")
+
+    info = await store.info(upload_id)
+
+    assert (info.length, info.owner, info.metadata) == (100, "alice", {"filename": "a.jpg"})
+    assert await store.offset(upload_id) == 0
+
+
+async def test_append_writes_at_offset_and_returns_new_offset(store: UploadStore) -> None:
+    upload_id = await _new(store)
+
+    assert await store.append(upload_id, 0, _chunks(b"ab", b"cd")) == 4
+    assert await store.append(upload_id, 4, _chunks(b"ef")) == 6
+    with store.open(upload_id) as stored:
+        assert stored.read() == b"abcdef"
+
+
+async def test_append_at_wrong_offset_is_refused_and_writes_nothing(store: UploadStore) -> None:
+    upload_id = await _new(store)
+    await store.append(upload_id, 0, _chunks(b"ab"))
+
+    with pytest.raises(OffsetMismatch):
+        await store.append(upload_id, 1, _chunks(b"zz"))
+
+    assert await store.offset(upload_id) == 2
+
+
+@pytest.mark.parametrize("batches", [1, 3])
+async def test_interrupted_append_keeps_every_byte_received(store: UploadStore, batches: int) -> None:
+    upload_id = await _new(store, 10 * WRITE_BATCH_BYTES)
+    parts = [bytes([index]) * (WRITE_BATCH_BYTES // 2 + 7) for index in range(2 * batches)]
+
+    with pytest.raises(Dropped):
+        await store.append(upload_id, 0, _dropping_after(*parts))
+
+    assert await store.offset(upload_id) == sum(map(len, parts))
+    with store.open(upload_id) as stored:
+        assert stored.read() == b"".join(parts)
+
+
+async def test_truncate_cuts_back_to_an_offset(store: UploadStore) -> None:
+    upload_id = await _new(store)
+    await store.append(upload_id, 0, _chunks(b"abcdef"))
+
+    await store.truncate(upload_id, 2)
+
+    assert await store.offset(upload_id) == 2
+
+
+async def test_delete_removes_data_and_info(store: UploadStore, tmp_path: Path) -> None:
+    upload_id = await _new(store)
+
+    await store.delete(upload_id)
+
+    with pytest.raises(UploadNotFound):
+        await store.info(upload_id)
+    assert list((tmp_path / "uploads").iterdir()) == []
+
+
+@pytest.mark.parametrize("upload_id", ["../../etc/passwd", "AAAAAAAAAAAAAAAAAAAAAA/..", "", "a" * 23, "A" * 21 + "."])
+async def test_ids_that_could_name_another_path_are_unknown(store: UploadStore, upload_id: str) -> None:
+    with pytest.raises(UploadNotFound):
+        await store.offset(upload_id)
+    with pytest.raises(UploadNotFound):
+        await store.append(upload_id, 0, _chunks(b"x"))
+
+
+async def test_info_is_replaced_atomically_leaving_no_temp_file(store: UploadStore, tmp_path: Path) -> None:
+    upload_id = await _new(store)
+
+    assert sorted(path.name for path in (tmp_path / "uploads").iterdir()) == [upload_id, f"{upload_id}.info"]
