@@ -62,9 +62,8 @@ def _base_path(value: str) -> str:
 
 def load_settings(env_file: str | os.PathLike[str] | None = ".env", environ: dict[str, str] | None = None) -> Settings:
     """Build settings from ``environ`` (default: the process environment) and an optional env file."""
-    if env_file is not None and not Path(env_file).is_file():
-        env_file = None
-    config = Config(env_file, environ=os.environ if environ is None else environ)
+    readable_env_file = Path(env_file) if env_file is not None and Path(env_file).is_file() else None
+    config = Config(readable_env_file, environ=os.environ if environ is None else environ)
     defaults = Settings()
 
     data_dir = Path(config("DATA_DIR", default=str(defaults.data_dir)))

@@ -133,14 +133,12 @@ def declare_actors(broker: dramatiq.Broker, settings: Settings) -> MediaActors:
     broker.add_middleware(_CloseDatabase(jobs))
     queue_name = f"{settings.queue_namespace}.media"
     exhausted = dramatiq.actor(
-        jobs.retries_exhausted,
         actor_name="media_retries_exhausted",
         queue_name=queue_name,
         broker=broker,
         max_retries=settings.media_max_retries,
-    )
+    )(jobs.retries_exhausted)
     process = dramatiq.actor(
-        jobs.process_media,
         actor_name="process_media",
         queue_name=queue_name,
         broker=broker,
@@ -149,7 +147,7 @@ def declare_actors(broker: dramatiq.Broker, settings: Settings) -> MediaActors:
         max_backoff=RETRY_MAX_BACKOFF_MS,
         time_limit=settings.media_job_time_limit_seconds * 1000,
         on_retry_exhausted="media_retries_exhausted",
-    )
+    )(jobs.process_media)
     return MediaActors(process_media=process, retries_exhausted=exhausted)
 
 

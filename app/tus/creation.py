@@ -44,10 +44,9 @@ async def create(context: TusContext, request: Request) -> Response:
         raise
 
     async with context.locked(info.id):
-        offset = 0
-        if with_body:
-            offset = await receive_body(context, request, info, 0)
-        elif length == 0:
+        offset = await receive_body(context, request, info, 0) if with_body else 0
+        if length == 0:
+            # Nothing to wait for: an empty file is complete the moment it exists.
             await context.events.completed(info.id, 0)
     return Response(
         status_code=201,

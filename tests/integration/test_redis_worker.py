@@ -71,3 +71,25 @@ def test_worker_without_a_broker_refuses_to_start_with_a_reason(tmp_path: Path) 
 
     assert worker.process.wait(30) == 2
     assert "no broker is configured" in worker.log()
+
+
+def test_a_job_whose_message_was_lost_is_sent_again_at_start_up(
+    tmp_path: Path, redis_settings: dict[str, str], http: httpx.Client
+) -> None:
+    data_dir = tmp_path / "data"
+    enqueuing_only = start_server(data_dir, redis_settings)
+    try:
+        upload_id = upload_bytes(http, enqueuing_only, (TESTDATA_MEDIA / "hopper.webp").read_bytes())
+    finally:
+        enqueuing_only.stop()
+    # The broker loses the message: the row alone remembers that work is due.
+    queue = f"dramatiq:{redis_settings['QUEUE_NAMESPACE']}.media"
+    assert redis.Redis.from_url(REDIS_TEST_URL).delete(queue, f"{queue}.msgs") >= 1
+
+    embedded = start_server(data_dir)
+    try:
+        asset = wait_for(http, embedded, upload_id)
+    finally:
+        embedded.stop()
+
+    assert (asset["status"], asset["format"], asset["attempts"]) == ("ready", "WEBP", 1)

@@ -48,3 +48,11 @@ def test_post_body_of_other_content_type_is_not_stored(shared_server: Server, ht
 
     assert response.status_code == 201
     assert http.head(response.headers["Location"], headers=TUS).headers["Upload-Offset"] == "0"
+
+
+def test_post_of_empty_upload_with_empty_body_completes_it(shared_server: Server, http: httpx.Client) -> None:
+    response = http.post(shared_server.files_url, headers={**TUS, **OCTETS, "Upload-Length": "0"}, content=b"")
+
+    assert (response.status_code, response.headers["Upload-Offset"]) == (201, "0")
+    asset = wait_for_asset(http, shared_server, response.headers["Location"].rsplit("/", 1)[1])
+    assert (asset["status"], asset["details"]["size"]) == ("ready", 0)
