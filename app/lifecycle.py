@@ -10,6 +10,7 @@ from pathlib import Path
 from databases import Database
 
 from app.db import queries
+from app.offset_recorder import OffsetRecorder
 from app.vocabulary import UploadInfo
 
 log = logging.getLogger(__name__)
@@ -18,18 +19,25 @@ Dispatch = Callable[[str], Awaitable[None]]
 
 
 class UploadLifecycle:
-    def __init__(self, database: Database, dispatch: Dispatch, derivatives_dir: Path) -> None:
+    def __init__(
+        self, database: Database, dispatch: Dispatch, derivatives_dir: Path, offset_interval_seconds: float
+    ) -> None:
         self.database = database
         self.dispatch = dispatch
         self.derivatives_dir = derivatives_dir
+        self.offsets = OffsetRecorder(self._write_offset, offset_interval_seconds)
+
+    async def _write_offset(self, upload_id: str, offset: int) -> None:
+        await queries.record_offset(self.database, upload_id, offset)
 
     async def created(self, info: UploadInfo) -> None:
         await queries.insert_upload(self.database, info)
 
     async def progressed(self, upload_id: str, offset: int) -> None:
-        await queries.record_offset(self.database, upload_id, offset)
+        await self.offsets.record(upload_id, offset)
 
     async def completed(self, upload_id: str, length: int) -> None:
+        self.offsets.forget(upload_id)
         # Commit "queued" before sending: if the process dies in between, the recovery sweep finds
         # the row and sends the message again. The reverse order could lose the job.
         if not await queries.mark_queued(self.database, upload_id, length):
@@ -40,5 +48,6 @@ class UploadLifecycle:
             log.exception("could not send process_media(%s); the recovery sweep will retry", upload_id)
 
     async def terminated(self, upload_id: str) -> None:
+        self.offsets.forget(upload_id)
         await queries.delete_upload(self.database, upload_id)
         shutil.rmtree(self.derivatives_dir / upload_id, ignore_errors=True)

@@ -27,6 +27,9 @@ from workers.media import declare_actors
 
 log = logging.getLogger(__name__)
 
+# How far the status API's copy of an upload's offset may lag behind the bytes on disk.
+OFFSET_RECORD_INTERVAL_SECONDS = 1.0
+
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
@@ -39,7 +42,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # Sending may block on the network (Redis, RabbitMQ): keep it off the event loop.
         await asyncio.to_thread(actors.process_media.send, upload_id)
 
-    lifecycle = UploadLifecycle(database, dispatch, settings.derivatives_dir)
+    lifecycle = UploadLifecycle(database, dispatch, settings.derivatives_dir, OFFSET_RECORD_INTERVAL_SECONDS)
     tus = TusContext(
         store=store,
         events=lifecycle,
@@ -54,25 +57,29 @@ def create_app(settings: Settings | None = None) -> Starlette:
         for directory in (settings.data_dir, settings.upload_dir, settings.derivatives_dir):
             directory.mkdir(parents=True, exist_ok=True)
         await database.connect()
-        await migrate(database)
         worker = None
-        if settings.in_process_worker:
-            worker = await asyncio.to_thread(start_worker, broker, settings.media_worker_concurrency)
-        await redispatch(database, dispatch, queued_for_seconds=None)
-        sweeper = asyncio.create_task(
-            sweep_periodically(
-                database, dispatch, settings.recovery_interval_seconds, settings.recovery_queued_after_seconds
-            )
-        )
+        sweeper = None
         try:
+            await migrate(database)
+            if settings.in_process_worker:
+                worker = await asyncio.to_thread(start_worker, broker, settings.media_worker_concurrency)
+            await redispatch(database, dispatch, queued_for_seconds=None)
+            sweeper = asyncio.create_task(
+                sweep_periodically(
+                    database, dispatch, settings.recovery_interval_seconds, settings.recovery_queued_after_seconds
+                )
+            )
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            if sweeper is not None:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
+            await lifecycle.offsets.flush()
             if worker is not None:
                 await asyncio.to_thread(worker.stop)
             await asyncio.to_thread(broker.close)
+            # Last: an open SQLite connection owns a non-daemon thread that would keep the process alive.
             await database.disconnect()
 
     async def render_unexpected(request: Request, exc: Exception) -> Response:

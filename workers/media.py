@@ -50,7 +50,12 @@ class MediaJobs:
             if self._database is None:
                 database = open_database(self.settings.database_url)
                 await database.connect()
-                await migrate(database)
+                try:
+                    await migrate(database)
+                except BaseException:
+                    # An open SQLite connection owns a non-daemon thread: never leave one behind.
+                    await database.disconnect()
+                    raise
                 self._database = database
         return self._database
 

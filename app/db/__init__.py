@@ -17,10 +17,18 @@ def connect_url(database_url: str) -> str:
     return database_url
 
 
+class _PooledDatabase(Database):
+    # SQLite through a backend that reuses connections (see sqlite_pool); the rest as databases has them.
+    SUPPORTED_BACKENDS = {  # noqa: RUF012 - databases declares it as a plain class attribute
+        **Database.SUPPORTED_BACKENDS,
+        "sqlite+aiosqlite": "app.db.sqlite_pool:ReusingSQLiteBackend",
+    }
+
+
 def open_database(database_url: str) -> Database:
     url = connect_url(database_url)
     if url.startswith("sqlite"):
-        return Database(url, timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
+        return _PooledDatabase(url, timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
     return Database(url)
 
 

@@ -175,3 +175,21 @@ async def test_failed_keeps_reason_and_release_for_retry_requeues(database: Data
         "image/jpeg",
         2,
     )
+
+
+async def test_sqlite_connections_are_reused_across_tasks(tmp_path: Path) -> None:
+    database = open_database(f"sqlite:///{tmp_path / 'pool.db'}")
+    await database.connect()
+    try:
+        await migrate(database)
+        # Every task is a new "request": databases would open (and close) a connection for each.
+        await asyncio.gather(*(asyncio.create_task(_insert(database)) for _ in range(50)))
+        for _ in range(50):
+            await asyncio.create_task(_insert(database))
+        opened = database._backend._pool.opened  # type: ignore[attr-defined]
+        count = await database.fetch_val("SELECT COUNT(*) FROM uploads")
+    finally:
+        await database.disconnect()
+
+    assert count == 100
+    assert opened <= 50 + 2, "sequential tasks must reuse the connections of earlier ones"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 
 import httpx
 import pytest
@@ -153,3 +154,16 @@ def test_empty_patch_at_current_offset_changes_nothing(shared_server: Server, ht
     response = http.patch(location, headers={**TUS, **OCTETS, "Upload-Offset": "0"}, content=b"")
 
     assert (response.status_code, response.headers["Upload-Offset"]) == (204, "0")
+
+
+def test_database_offset_catches_up_after_a_burst_of_patches(shared_server: Server, http: httpx.Client) -> None:
+    location = create_upload(http, shared_server, 100)
+    for offset in range(50):
+        http.patch(location, headers={**TUS, **OCTETS, "Upload-Offset": str(offset)}, content=b"x")
+    asset_url = f"{shared_server.base_url}/api/assets/{location.rsplit('/', 1)[1]}"
+
+    deadline = time.monotonic() + 5
+    while http.get(asset_url).json()["offset"] != 50 and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    assert http.get(asset_url).json()["offset"] == 50

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.storage import OffsetMismatch, UploadNotFound, UploadStore
-from app.storage.filestore import WRITE_BATCH_BYTES, FileStore
+from app.storage.filestore import THREAD_WRITE_BYTES, FileStore
 from app.vocabulary import UploadInfo, new_upload_id
 
 pytestmark = pytest.mark.anyio
@@ -75,10 +75,10 @@ async def test_append_at_wrong_offset_is_refused_and_writes_nothing(store: Uploa
     assert await store.offset(upload_id) == 2
 
 
-@pytest.mark.parametrize("batches", [1, 3])
-async def test_interrupted_append_keeps_every_byte_received(store: UploadStore, batches: int) -> None:
-    upload_id = await _new(store, 10 * WRITE_BATCH_BYTES)
-    parts = [bytes([index]) * (WRITE_BATCH_BYTES // 2 + 7) for index in range(2 * batches)]
+@pytest.mark.parametrize("piece_size", [7, 65536, THREAD_WRITE_BYTES + 7])
+async def test_interrupted_append_keeps_every_byte_received(store: UploadStore, piece_size: int) -> None:
+    upload_id = await _new(store, 10 * THREAD_WRITE_BYTES)
+    parts = [bytes([index]) * piece_size for index in range(3)]
 
     with pytest.raises(Dropped):
         await store.append(upload_id, 0, _dropping_after(*parts))
