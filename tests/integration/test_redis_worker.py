@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from tusclient import client as tus_client
 
 from tests.conftest import REDIS_TEST_URL, require_service
 from tests.servers import TESTDATA_MEDIA, RunningProcess, Server, process_env, start_process, start_server, upload_bytes
@@ -48,7 +49,12 @@ def _start_worker(data_dir: Path, settings: dict[str, str]) -> RunningProcess:
 def test_server_only_enqueues_and_a_separate_worker_makes_the_asset_ready(
     redis_server: Server, redis_settings: dict[str, str], http: httpx.Client
 ) -> None:
-    upload_id = upload_bytes(http, redis_server, (TESTDATA_MEDIA / "portrait_orientation_6.jpg").read_bytes())
+    with (TESTDATA_MEDIA / "portrait_orientation_6.jpg").open("rb") as stream:
+        uploader = tus_client.TusClient(redis_server.files_url).uploader(
+            file_stream=stream, chunk_size=2000, metadata={"filename": "portrait.jpg"}
+        )
+        uploader.upload()
+    upload_id = uploader.url.rsplit("/", 1)[1]
 
     # With a broker configured the server runs no worker: the job waits in Redis.
     time.sleep(1.5)
