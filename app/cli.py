@@ -18,11 +18,44 @@ def _serve(settings: Settings, arguments: argparse.Namespace) -> int:
     port = arguments.port if arguments.port is not None else settings.port
     if arguments.reload:
         # Reload needs an import string; the app then reads its settings from the environment again.
-        uvicorn.run("app.main:app", host=host, port=port, reload=True, log_level=settings.log_level)
+        uvicorn.run(
+            "app.main:app",
+            host=host,
+            port=port,
+            reload=True,
+            log_level=settings.log_level,
+            proxy_headers=settings.trust_proxy_headers,
+            forwarded_allow_ips=_forwarded_allow_ips(settings),
+        )
         return 0
     from app.main import create_app
 
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        proxy_headers=settings.trust_proxy_headers,
+        forwarded_allow_ips=_forwarded_allow_ips(settings),
+    )
+    return 0
+
+
+def _forwarded_allow_ips(settings: Settings) -> str | None:
+    # uvicorn trusts X-Forwarded-Proto from 127.0.0.1 by default; TRUST_PROXY_HEADERS decides instead.
+    return "*" if settings.trust_proxy_headers else None
+
+
+def _cleanup(settings: Settings, arguments: argparse.Namespace) -> int:
+    import asyncio
+
+    from app.main import clean_up_expired
+
+    if settings.upload_expiration_seconds <= 0:
+        print("tusmedia cleanup: UPLOAD_EXPIRATION is 0, so uploads never expire", file=sys.stderr)
+        return 0
+    removed = asyncio.run(clean_up_expired(settings))
+    print(f"removed {len(removed)} expired upload(s)")
     return 0
 
 
@@ -65,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run media workers against the configured broker")
     worker.add_argument("--concurrency", type=int, help="worker threads (default: MEDIA_WORKER_CONCURRENCY, 2)")
     worker.set_defaults(run=_worker)
+
+    cleanup = commands.add_parser("cleanup", help="remove expired unfinished uploads now (the server also does it)")
+    cleanup.set_defaults(run=_cleanup)
     return parser
 
 

@@ -30,17 +30,24 @@ class UploadLifecycle:
     async def _write_offset(self, upload_id: str, offset: int) -> None:
         await queries.record_offset(self.database, upload_id, offset)
 
+    # Partial uploads (concatenation) are pieces of another upload, not assets: they get no row.
+
     async def created(self, info: UploadInfo) -> None:
-        await queries.insert_upload(self.database, info)
+        if not info.is_partial:
+            await queries.insert_upload(self.database, info)
 
-    async def progressed(self, upload_id: str, offset: int) -> None:
-        await self.offsets.record(upload_id, offset)
+    async def progressed(self, info: UploadInfo, offset: int) -> None:
+        if not info.is_partial:
+            await self.offsets.record(info.id, offset)
 
-    async def completed(self, upload_id: str, length: int) -> None:
+    async def completed(self, info: UploadInfo) -> None:
+        if info.is_partial or info.length is None:
+            return
+        upload_id = info.id
         self.offsets.forget(upload_id)
         # Commit "queued" before sending: if the process dies in between, the recovery sweep finds
         # the row and sends the message again. The reverse order could lose the job.
-        if not await queries.mark_queued(self.database, upload_id, length):
+        if not await queries.mark_queued(self.database, upload_id, info.length):
             return
         try:
             await self.dispatch(upload_id)
@@ -51,3 +58,7 @@ class UploadLifecycle:
         self.offsets.forget(upload_id)
         await queries.delete_upload(self.database, upload_id)
         shutil.rmtree(self.derivatives_dir / upload_id, ignore_errors=True)
+
+    async def content_type(self, upload_id: str) -> str | None:
+        row = await queries.get_upload(self.database, upload_id)
+        return None if row is None else row["detected_type"]

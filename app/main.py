@@ -8,17 +8,20 @@ import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from app.api.assets import ApiError, AssetsApi, render_api_error
 from app.db import open_database
 from app.db.migrations import migrate
-from app.lifecycle import UploadLifecycle
+from app.lifecycle import Dispatch, UploadLifecycle
 from app.recovery import redispatch, sweep_periodically
 from app.storage.filestore import FileStore
-from app.tus.context import TusContext
+from app.tus.context import TusContext, TusSettings
 from app.tus.errors import TusError, render_tus_error, tus_headers
+from app.tus.expiration import remove_expired, remove_expired_periodically
 from app.tus.locks import UploadLocks
 from app.tus.routes import tus_routes
 from config import Settings, load_settings
@@ -29,6 +32,65 @@ log = logging.getLogger(__name__)
 
 # How far the status API's copy of an upload's offset may lag behind the bytes on disk.
 OFFSET_RECORD_INTERVAL_SECONDS = 1.0
+
+TUS_REQUEST_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "Tus-Resumable",
+    "Upload-Length",
+    "Upload-Offset",
+    "Upload-Metadata",
+    "Upload-Defer-Length",
+    "Upload-Concat",
+    "Upload-Checksum",
+    "X-HTTP-Method-Override",
+    "X-Requested-With",
+    "X-Request-ID",
+)
+TUS_RESPONSE_HEADERS = (
+    "Location",
+    "Upload-Offset",
+    "Upload-Length",
+    "Upload-Metadata",
+    "Upload-Expires",
+    "Upload-Concat",
+    "Upload-Defer-Length",
+    "Tus-Resumable",
+    "Tus-Version",
+    "Tus-Extension",
+    "Tus-Max-Size",
+    "Tus-Checksum-Algorithm",
+    "Content-Range",
+    "Content-Disposition",
+)
+CORS_PREFLIGHT_MAX_AGE_SECONDS = 86400
+
+
+def tus_context(settings: Settings, store: FileStore, lifecycle: UploadLifecycle) -> TusContext:
+    return TusContext(
+        store=store,
+        events=lifecycle,
+        locks=UploadLocks(settings.lock_wait_seconds),
+        settings=TusSettings(
+            base_path=settings.tus_base_path,
+            max_size=settings.max_file_size,
+            expiration_seconds=settings.upload_expiration_seconds,
+            trust_proxy_headers=settings.trust_proxy_headers,
+            relative_location=settings.relative_location,
+        ),
+    )
+
+
+def cors_middleware(settings: Settings) -> Middleware:
+    """Browser pages on other origins may use every tus feature and read every tus header."""
+    return Middleware(
+        CORSMiddleware,
+        allow_origins=list(settings.cors_allow_origins),
+        allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=[*TUS_REQUEST_HEADERS, *settings.cors_extra_headers],
+        expose_headers=list(TUS_RESPONSE_HEADERS),
+        max_age=CORS_PREFLIGHT_MAX_AGE_SECONDS,
+    )
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -43,14 +105,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await asyncio.to_thread(actors.process_media.send, upload_id)
 
     lifecycle = UploadLifecycle(database, dispatch, settings.derivatives_dir, OFFSET_RECORD_INTERVAL_SECONDS)
-    tus = TusContext(
-        store=store,
-        events=lifecycle,
-        locks=UploadLocks(settings.lock_wait_seconds),
-        base_path=settings.tus_base_path,
-        max_size=settings.max_file_size,
-    )
-    assets = AssetsApi(database, settings.derivatives_dir, settings.tus_base_path)
+    tus = tus_context(settings, store, lifecycle)
+    assets = AssetsApi(database, settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -58,23 +114,29 @@ def create_app(settings: Settings | None = None) -> Starlette:
             directory.mkdir(parents=True, exist_ok=True)
         await database.connect()
         worker = None
-        sweeper = None
+        background: list[asyncio.Task[None]] = []
         try:
             await migrate(database)
             if settings.in_process_worker:
                 worker = await asyncio.to_thread(start_worker, broker, settings.media_worker_concurrency)
             await redispatch(database, dispatch, queued_for_seconds=None)
-            sweeper = asyncio.create_task(
-                sweep_periodically(
-                    database, dispatch, settings.recovery_interval_seconds, settings.recovery_queued_after_seconds
+            background.append(
+                asyncio.create_task(
+                    sweep_periodically(
+                        database, dispatch, settings.recovery_interval_seconds, settings.recovery_queued_after_seconds
+                    )
                 )
             )
+            if settings.upload_expiration_seconds > 0:
+                background.append(
+                    asyncio.create_task(remove_expired_periodically(tus, settings.cleanup_interval_seconds))
+                )
             yield
         finally:
-            if sweeper is not None:
-                sweeper.cancel()
+            for task in background:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await sweeper
+                    await task
             await lifecycle.offsets.flush()
             if worker is not None:
                 await asyncio.to_thread(worker.stop)
@@ -89,9 +151,27 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     return Starlette(
         routes=[*tus_routes(tus), *assets.routes()],
+        middleware=[cors_middleware(settings)],
         lifespan=lifespan,
         exception_handlers={TusError: render_tus_error, ApiError: render_api_error, Exception: render_unexpected},
     )
+
+
+async def clean_up_expired(settings: Settings) -> list[str]:
+    """``tusmedia cleanup``: remove expired uploads from another process than the server's."""
+    database = open_database(settings.database_url)
+    await database.connect()
+    try:
+        await migrate(database)
+
+        async def no_dispatch(upload_id: str) -> None:
+            raise RuntimeError("clean-up never completes an upload")
+
+        never: Dispatch = no_dispatch
+        lifecycle = UploadLifecycle(database, never, settings.derivatives_dir, OFFSET_RECORD_INTERVAL_SECONDS)
+        return await remove_expired(tus_context(settings, FileStore(settings.upload_dir), lifecycle))
+    finally:
+        await database.disconnect()
 
 
 def __getattr__(name: str) -> Starlette:

@@ -28,15 +28,25 @@ class AssetStatus(StrEnum):
     FAILED = "failed"
 
 
+class Concat(StrEnum):
+    """The role of an upload in the tus concatenation extension."""
+
+    PARTIAL = "partial"
+    FINAL = "final"
+
+
 @dataclass(frozen=True)
 class UploadInfo:
     """What the store keeps beside an upload's bytes. The offset is not here: it is the data's size."""
 
     id: str
-    length: int
+    length: int | None  # None while the client defers it (creation-defer-length)
     owner: str
     metadata: dict[str, str] = field(default_factory=dict)
     created_at: str = ""
+    concat: Concat | None = None
+    parts: tuple[str, ...] = ()  # a final upload's partial uploads, in order
+    awaiting_finals: tuple[str, ...] = ()  # final uploads waiting for this partial to finish
 
     @property
     def filename(self) -> str | None:
@@ -45,3 +55,14 @@ class UploadInfo:
     @property
     def declared_type(self) -> str | None:
         return self.metadata.get("filetype") or self.metadata.get("type") or self.metadata.get("contentType")
+
+    @property
+    def is_partial(self) -> bool:
+        return self.concat is Concat.PARTIAL
+
+    @property
+    def is_final(self) -> bool:
+        return self.concat is Concat.FINAL
+
+    def is_complete_at(self, offset: int) -> bool:
+        return self.length is not None and offset == self.length

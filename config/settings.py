@@ -36,6 +36,12 @@ class Settings:
     lock_wait_seconds: float = 5.0
     recovery_interval_seconds: float = 60.0
     recovery_queued_after_seconds: float = 600.0
+    upload_expiration_seconds: float = 86400.0
+    cleanup_interval_seconds: float = 300.0
+    cors_allow_origins: tuple[str, ...] = ("*",)
+    cors_extra_headers: tuple[str, ...] = ()
+    trust_proxy_headers: bool = False
+    relative_location: bool = False
     log_level: str = "info"
 
     @property
@@ -54,6 +60,10 @@ def _sizes(value: str) -> tuple[int, ...]:
     if not sizes or sizes[0] <= 0:
         raise ValueError(f"THUMBNAIL_SIZES must list positive pixel sizes, got {value!r}")
     return sizes
+
+
+def _names(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
 def _base_path(value: str) -> str:
@@ -94,5 +104,11 @@ def load_settings(env_file: str | os.PathLike[str] | None = ".env", environ: dic
         recovery_queued_after_seconds=config(
             "RECOVERY_QUEUED_AFTER", cast=float, default=defaults.recovery_queued_after_seconds
         ),
+        upload_expiration_seconds=config("UPLOAD_EXPIRATION", cast=float, default=defaults.upload_expiration_seconds),
+        cleanup_interval_seconds=config("CLEANUP_INTERVAL", cast=float, default=defaults.cleanup_interval_seconds),
+        cors_allow_origins=_names(config("CORS_ALLOW_ORIGINS", default="*")),
+        cors_extra_headers=_names(config("CORS_ALLOW_HEADERS", default="")),
+        trust_proxy_headers=config("TRUST_PROXY_HEADERS", cast=bool, default=defaults.trust_proxy_headers),
+        relative_location=config("RELATIVE_LOCATION", cast=bool, default=defaults.relative_location),
         log_level=config("LOG_LEVEL", default=defaults.log_level),
     )

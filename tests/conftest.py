@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -29,6 +29,21 @@ def server(tmp_path: Path) -> Iterator[Server]:
     running = start_server(tmp_path / "data")
     yield running
     running.stop()
+
+
+@pytest.fixture
+def server_with(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """Start servers with settings of the test's choosing: ``server_with(UPLOAD_EXPIRATION="2")``."""
+    started: list[Server] = []
+
+    def start(**settings: str) -> Server:
+        running = start_server(tmp_path / f"data-{len(started)}", settings)
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.stop()
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from pathlib import Path
 from typing import Any
 
 from databases import Database
@@ -18,7 +17,9 @@ from starlette.routing import Route
 
 from app.auth import Principal, identify
 from app.db import queries
+from app.urls import public_base_url
 from app.vocabulary import AssetStatus, is_valid_upload_id
+from config import Settings
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -51,10 +52,11 @@ def _decode_cursor(cursor: str) -> tuple[str, str]:
 
 
 class AssetsApi:
-    def __init__(self, database: Database, derivatives_dir: Path, tus_base_path: str) -> None:
+    def __init__(self, database: Database, settings: Settings) -> None:
         self.database = database
-        self.derivatives_dir = derivatives_dir
-        self.tus_base_path = tus_base_path
+        self.derivatives_dir = settings.derivatives_dir
+        self.tus_base_path = settings.tus_base_path
+        self.trust_proxy_headers = settings.trust_proxy_headers
 
     def routes(self) -> list[Route]:
         return [
@@ -70,7 +72,7 @@ class AssetsApi:
         return row
 
     def _describe(self, request: Request, row: dict[str, Any]) -> dict[str, Any]:
-        base = str(request.base_url).rstrip("/")
+        base = public_base_url(request, self.trust_proxy_headers)
         asset_url = f"{base}/api/assets/{row['id']}"
         return {
             "id": row["id"],

@@ -61,6 +61,7 @@ async def mark_queued(database: Database, upload_id: str, offset: int) -> bool:
         uploads.update()
         .where(uploads.c.id == upload_id, uploads.c.status == AssetStatus.UPLOADING)
         .values(
+            upload_length=offset,
             upload_offset=offset,
             status=AssetStatus.QUEUED,
             completed_at=now,

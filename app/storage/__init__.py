@@ -9,7 +9,8 @@ Errors::
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from typing import BinaryIO, Protocol
 
 from app.vocabulary import UploadInfo
@@ -37,6 +38,18 @@ class UploadStore(Protocol):
 
     async def info(self, upload_id: str) -> UploadInfo: ...
 
+    async def update_info(self, info: UploadInfo) -> None:
+        """Replace an existing upload's info, atomically."""
+        ...
+
+    async def last_write(self, upload_id: str) -> datetime:
+        """When bytes were last written (or the upload was created), for expiration."""
+        ...
+
+    def upload_ids(self) -> Iterator[str]:
+        """Every upload in the store, for clean-up sweeps."""
+        ...
+
     async def offset(self, upload_id: str) -> int:
         """How many bytes are stored: always the truth on disk, never a separately kept counter."""
         ...
@@ -54,6 +67,10 @@ class UploadStore(Protocol):
         ...
 
     def open(self, upload_id: str) -> BinaryIO: ...
+
+    async def concatenate(self, final_id: str, part_ids: list[str]) -> int:
+        """Make the final upload's data the parts' data, in order, all at once; returns its size."""
+        ...
 
     async def delete(self, upload_id: str) -> None: ...
 

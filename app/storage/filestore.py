@@ -9,17 +9,20 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from app.storage import OffsetMismatch, UploadNotFound
-from app.vocabulary import UploadInfo, is_valid_upload_id
+from app.vocabulary import Concat, UploadInfo, is_valid_upload_id
 
 # Request bodies arrive in pieces of tens of KiB. Writing such a piece to the page cache takes
 # microseconds, less than handing it to a thread, so small pieces are written inline; only a piece
 # this large goes to a thread, so the event loop never stalls on a big copy.
 THREAD_WRITE_BYTES = 1024 * 1024
+COPY_BUFFER_BYTES = 1024 * 1024
 
 
 class FileStore:
@@ -52,6 +55,9 @@ class FileStore:
             "owner": info.owner,
             "metadata": info.metadata,
             "created_at": info.created_at,
+            "concat": info.concat,
+            "parts": info.parts,
+            "awaiting_finals": info.awaiting_finals,
         }
         with open(temporary, "w", encoding="utf-8") as handle:
             json.dump(document, handle)
@@ -71,7 +77,26 @@ class FileStore:
             owner=document["owner"],
             metadata=document["metadata"],
             created_at=document["created_at"],
+            concat=Concat(document["concat"]) if document.get("concat") else None,
+            parts=tuple(document.get("parts", ())),
+            awaiting_finals=tuple(document.get("awaiting_finals", ())),
         )
+
+    async def update_info(self, info: UploadInfo) -> None:
+        if not self._info_path(info.id).exists():
+            raise UploadNotFound(info.id)
+        self._write_info(info)
+
+    async def last_write(self, upload_id: str) -> datetime:
+        try:
+            return datetime.fromtimestamp(os.stat(self._data_path(upload_id)).st_mtime, UTC)
+        except FileNotFoundError:
+            raise UploadNotFound(upload_id) from None
+
+    def upload_ids(self) -> Iterator[str]:
+        for path in self.directory.glob("*.info"):
+            if is_valid_upload_id(path.stem):
+                yield path.stem
 
     async def offset(self, upload_id: str) -> int:
         try:
@@ -110,9 +135,29 @@ class FileStore:
         except FileNotFoundError:
             raise UploadNotFound(upload_id) from None
 
+    async def concatenate(self, final_id: str, part_ids: list[str]) -> int:
+        final_path = self._data_path(final_id)
+        part_paths = [self._data_path(part_id) for part_id in part_ids]
+        assembling = final_path.with_name(f"{final_id}.assembling")
+        await asyncio.to_thread(_join_files, part_paths, assembling)
+        # One rename: the final upload goes from empty to complete, never half-assembled.
+        os.replace(assembling, final_path)
+        return os.stat(final_path).st_size
+
     async def delete(self, upload_id: str) -> None:
         for path in (self._info_path(upload_id), self._data_path(upload_id)):
             path.unlink(missing_ok=True)
+
+
+def _join_files(sources: list[Path], target: Path) -> None:
+    try:
+        with open(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as joined:
+            for source in sources:
+                with open(source, "rb") as part:
+                    shutil.copyfileobj(part, joined, COPY_BUFFER_BYTES)
+    except FileNotFoundError as missing:
+        target.unlink(missing_ok=True)
+        raise UploadNotFound(Path(str(missing.filename)).name) from None
 
 
 def _write_all(fd: int, data: bytes) -> None:

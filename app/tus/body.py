@@ -6,10 +6,14 @@ from collections.abc import AsyncIterator
 
 from starlette.requests import ClientDisconnect, Request
 
+from app.tus.checksum import ExpectedChecksum, hashed
+from app.tus.completion import finish
 from app.tus.context import TusContext
 from app.tus.errors import TusError
 from app.tus.headers import HeaderError, parse_non_negative
 from app.vocabulary import UploadInfo
+
+CHECKSUM_MISMATCH = 460
 
 
 class _BodyTooLarge(Exception):
@@ -35,28 +39,44 @@ def declared_body_length(request: Request) -> int | None:
         raise TusError(400, str(error)) from None
 
 
-async def receive_body(context: TusContext, request: Request, info: UploadInfo, offset: int) -> int:
+def room_left(context: TusContext, info: UploadInfo, offset: int) -> int:
+    """How many more bytes the upload takes: up to its length, or the size limit while deferred."""
+    return (info.length if info.length is not None else context.settings.max_size) - offset
+
+
+async def receive_body(
+    context: TusContext, request: Request, info: UploadInfo, offset: int, checksum: ExpectedChecksum | None
+) -> int:
     """Append the request body at ``offset``; returns the new offset. Call with the upload locked.
 
-    A body longer than the upload's remaining length is refused with 413 and stores nothing. A
-    dropped connection keeps every byte that arrived.
+    A body longer than the room left is refused with 413, and one whose checksum does not match
+    with 460; either way nothing of it stays stored. A dropped connection keeps every byte that
+    arrived, unless the body carried a checksum, which can then never be verified.
     """
-    remaining = info.length - offset
+    room = room_left(context, info, offset)
     declared = declared_body_length(request)
-    if declared is not None and declared > remaining:
-        raise TusError(413, f"the body ({declared} bytes) exceeds the {remaining} bytes left in this upload")
-    if remaining == 0:
-        return offset
+    if declared is not None and declared > room:
+        raise TusError(413, f"the body ({declared} bytes) exceeds the {room} bytes left in this upload")
+    digest = checksum.start() if checksum else None
+    chunks = _at_most(request.stream(), room)
+    if digest is not None:
+        chunks = hashed(chunks, digest)
     try:
-        new_offset = await context.store.append(info.id, offset, _at_most(request.stream(), remaining))
+        new_offset = await context.store.append(info.id, offset, chunks)
     except _BodyTooLarge:
         await context.store.truncate(info.id, offset)
-        raise TusError(413, f"the body exceeds the {remaining} bytes left in this upload") from None
+        raise TusError(413, f"the body exceeds the {room} bytes left in this upload") from None
     except ClientDisconnect:
-        await context.events.progressed(info.id, await context.store.offset(info.id))
+        if checksum is not None:
+            await context.store.truncate(info.id, offset)
+        else:
+            await context.events.progressed(info, await context.store.offset(info.id))
         raise
-    if new_offset == info.length:
-        await context.events.completed(info.id, new_offset)
+    if checksum is not None and digest is not None and digest.digest() != checksum.digest:
+        await context.store.truncate(info.id, offset)
+        raise TusError(CHECKSUM_MISMATCH, f"the body does not match its {checksum.algorithm} checksum")
+    if info.is_complete_at(new_offset):
+        await finish(context, info)
     elif new_offset != offset:
-        await context.events.progressed(info.id, new_offset)
+        await context.events.progressed(info, new_offset)
     return new_offset

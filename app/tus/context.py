@@ -5,15 +5,27 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
 from app.auth import Principal
-from app.storage import UploadStore
+from app.storage import UploadNotFound, UploadStore
 from app.tus.errors import TusError
 from app.tus.events import UploadEvents
+from app.tus.expiration import expires_at, has_expired, http_date
 from app.tus.locks import UploadBusy, UploadLocks
+from app.urls import public_base_url
 from app.vocabulary import UploadInfo, is_valid_upload_id
+
+
+@dataclass(frozen=True)
+class TusSettings:
+    base_path: str
+    max_size: int
+    expiration_seconds: float
+    trust_proxy_headers: bool
+    relative_location: bool
 
 
 @dataclass(frozen=True)
@@ -21,12 +33,21 @@ class TusContext:
     store: UploadStore
     events: UploadEvents
     locks: UploadLocks
-    base_path: str
-    max_size: int
+    settings: TusSettings
 
     def location(self, request: Request, upload_id: str) -> str:
-        base = str(request.base_url).rstrip("/")
-        return f"{base}{self.base_path}{upload_id}"
+        path = f"{self.settings.base_path}{upload_id}"
+        if self.settings.relative_location:
+            return path
+        return public_base_url(request, self.settings.trust_proxy_headers) + path
+
+    def upload_id_from_url(self, url: str) -> str | None:
+        """The id in an upload URL, absolute or relative to this server; None if it names none."""
+        path = urlsplit(url.strip()).path
+        if not path.startswith(self.settings.base_path):
+            return None
+        upload_id = path.removeprefix(self.settings.base_path)
+        return upload_id if is_valid_upload_id(upload_id) else None
 
     @asynccontextmanager
     async def locked(self, upload_id: str) -> AsyncIterator[None]:
@@ -40,7 +61,22 @@ class TusContext:
         """The upload's info, or 404 when it does not exist or belongs to someone else."""
         if not is_valid_upload_id(upload_id):
             raise TusError(404, "upload not found")
-        info = await self.store.info(upload_id)
+        try:
+            info = await self.store.info(upload_id)
+        except UploadNotFound:
+            raise TusError(404, "upload not found") from None
         if not principal.may_access(info.owner):
             raise TusError(404, "upload not found")
         return info
+
+    async def refuse_if_expired(self, info: UploadInfo, offset: int) -> None:
+        if info.is_complete_at(offset) and not info.is_partial:
+            return  # finished uploads never expire
+        if has_expired(await self.store.last_write(info.id), self.settings.expiration_seconds):
+            raise TusError(410, "the upload expired; start a new one")
+
+    async def expiry_headers(self, info: UploadInfo, offset: int) -> dict[str, str]:
+        if info.is_complete_at(offset) and not info.is_partial:
+            return {}
+        deadline = expires_at(await self.store.last_write(info.id), self.settings.expiration_seconds)
+        return {} if deadline is None else {"Upload-Expires": http_date(deadline)}

@@ -1,41 +1,106 @@
-"""POST: create an upload (creation), optionally with its first bytes (creation-with-upload)."""
+"""POST: create an upload (creation), with its first bytes (creation-with-upload), its length to
+come later (creation-defer-length), or as a part or the whole of a concatenation."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.auth import identify
+from app.auth import Principal, identify
 from app.clock import timestamp
 from app.tus.body import declared_body_length, receive_body
+from app.tus.checksum import parse_upload_checksum
+from app.tus.completion import finish
+from app.tus.concatenation import check_parts, concat_header, link_parts, parse_final
 from app.tus.context import TusContext
 from app.tus.errors import TusError, tus_headers
 from app.tus.headers import OFFSET_CONTENT_TYPE, HeaderError, media_type, parse_metadata, parse_non_negative
-from app.vocabulary import UploadInfo, new_upload_id
+from app.vocabulary import Concat, UploadInfo, new_upload_id
+
+
+def _declared_length(request: Request) -> int | None:
+    """Upload-Length, or None with ``Upload-Defer-Length: 1``; exactly one of the two."""
+    deferred = request.headers.get("upload-defer-length")
+    if deferred is not None:
+        if deferred.strip() != "1":
+            raise HeaderError("Upload-Defer-Length must be 1")
+        if "upload-length" in request.headers:
+            raise HeaderError("send either Upload-Length or Upload-Defer-Length, not both")
+        return None
+    return parse_non_negative("Upload-Length", request.headers.get("upload-length"))
 
 
 async def create(context: TusContext, request: Request) -> Response:
     principal = await identify(request)
+    concat_value = request.headers.get("upload-concat", "").strip()
     try:
-        length = parse_non_negative("Upload-Length", request.headers.get("upload-length"))
         metadata = parse_metadata(request.headers.get("upload-metadata"))
+        checksum = parse_upload_checksum(request.headers.get("upload-checksum"))
+        if concat_value.startswith("final;"):
+            return await _create_final(context, request, principal, metadata, concat_value)
+        if concat_value not in ("", "partial"):
+            raise HeaderError("Upload-Concat must be 'partial' or 'final;<upload URLs>'")
+        length = _declared_length(request)
     except HeaderError as error:
         raise TusError(400, str(error)) from None
-    if length > context.max_size:
-        raise TusError(
-            413,
-            f"Upload-Length {length} exceeds the maximum of {context.max_size} bytes",
-            {"Tus-Max-Size": str(context.max_size)},
-        )
+    if length is not None and length > context.settings.max_size:
+        raise _too_large(context, length)
 
     with_body = media_type(request.headers.get("content-type")) == OFFSET_CONTENT_TYPE
     body_length = declared_body_length(request) if with_body else None
-    if body_length is not None and body_length > length:
+    if body_length is not None and length is not None and body_length > length:
         raise TusError(413, f"the body ({body_length} bytes) exceeds Upload-Length {length}")
 
     info = UploadInfo(
-        id=new_upload_id(), length=length, owner=principal.subject, metadata=metadata, created_at=timestamp()
+        id=new_upload_id(),
+        length=length,
+        owner=principal.subject,
+        metadata=metadata,
+        created_at=timestamp(),
+        concat=Concat.PARTIAL if concat_value == "partial" else None,
     )
+    await _store(context, info)
+    async with context.locked(info.id):
+        if with_body:
+            offset = await receive_body(context, request, info, 0, checksum)
+        else:
+            offset = 0
+            if length == 0:
+                # Nothing to wait for: an empty file is complete the moment it exists.
+                await finish(context, info)
+        headers = {
+            "Location": context.location(request, info.id),
+            "Upload-Offset": str(offset),
+            **await context.expiry_headers(info, offset),
+        }
+    return Response(status_code=201, headers=tus_headers(headers))
+
+
+async def _create_final(
+    context: TusContext, request: Request, principal: Principal, metadata: dict[str, str], concat_value: str
+) -> Response:
+    if media_type(request.headers.get("content-type")) == OFFSET_CONTENT_TYPE and declared_body_length(request):
+        raise TusError(400, "a final upload takes no body: its bytes are its parts'")
+    part_ids = parse_final(context, concat_value)
+    length = await check_parts(context, part_ids, principal)
+    if length > context.settings.max_size:
+        raise _too_large(context, length)
+    info = UploadInfo(
+        id=new_upload_id(),
+        length=length,
+        owner=principal.subject,
+        metadata=metadata,
+        created_at=timestamp(),
+        concat=Concat.FINAL,
+        parts=tuple(part_ids),
+    )
+    await _store(context, info)
+    await link_parts(context, info)
+    headers = {"Location": context.location(request, info.id), **concat_header(context, info)}
+    return Response(status_code=201, headers=tus_headers(headers))
+
+
+async def _store(context: TusContext, info: UploadInfo) -> None:
     await context.store.create(info)
     try:
         await context.events.created(info)
@@ -43,12 +108,9 @@ async def create(context: TusContext, request: Request) -> Response:
         await context.store.delete(info.id)
         raise
 
-    async with context.locked(info.id):
-        offset = await receive_body(context, request, info, 0) if with_body else 0
-        if length == 0:
-            # Nothing to wait for: an empty file is complete the moment it exists.
-            await context.events.completed(info.id, 0)
-    return Response(
-        status_code=201,
-        headers=tus_headers({"Location": context.location(request, info.id), "Upload-Offset": str(offset)}),
+
+def _too_large(context: TusContext, length: int) -> TusError:
+    maximum = context.settings.max_size
+    return TusError(
+        413, f"Upload-Length {length} exceeds the maximum of {maximum} bytes", {"Tus-Max-Size": str(maximum)}
     )

@@ -6,6 +6,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.auth import identify
+from app.tus.completion import assemble_if_ready
+from app.tus.concatenation import concat_header
 from app.tus.context import TusContext
 from app.tus.errors import tus_headers
 from app.tus.headers import format_metadata
@@ -13,14 +15,22 @@ from app.tus.headers import format_metadata
 
 async def head(context: TusContext, request: Request, upload_id: str) -> Response:
     principal = await identify(request)
+    info = await context.visible_info(upload_id, principal)
+    if info.is_final and not info.is_complete_at(await context.store.offset(upload_id)):
+        # Normally the last part to finish assembles its final upload; this catches one that could not.
+        await assemble_if_ready(context, upload_id)
     async with context.locked(upload_id):
-        info = await context.visible_info(upload_id, principal)
         offset = await context.store.offset(upload_id)
-    headers = {
-        "Upload-Offset": str(offset),
-        "Upload-Length": str(info.length),
-        "Cache-Control": "no-store",
-    }
-    if info.metadata:
-        headers["Upload-Metadata"] = format_metadata(info.metadata)
+        await context.refuse_if_expired(info, offset)
+        headers = {"Cache-Control": "no-store", **concat_header(context, info)}
+        if info.length is None:
+            headers["Upload-Defer-Length"] = "1"
+        else:
+            headers["Upload-Length"] = str(info.length)
+        # A final upload has no meaningful offset until its parts are joined.
+        if not info.is_final or info.is_complete_at(offset):
+            headers["Upload-Offset"] = str(offset)
+        if info.metadata:
+            headers["Upload-Metadata"] = format_metadata(info.metadata)
+        headers.update(await context.expiry_headers(info, offset))
     return Response(status_code=200, headers=tus_headers(headers))

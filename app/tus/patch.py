@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from starlette.requests import Request
 from starlette.responses import Response
 
 from app.auth import identify
-from app.tus.body import receive_body
+from app.tus.body import declared_body_length, receive_body
+from app.tus.checksum import parse_upload_checksum
 from app.tus.context import TusContext
 from app.tus.errors import TusError, tus_headers
 from app.tus.headers import OFFSET_CONTENT_TYPE, HeaderError, media_type, parse_non_negative
+from app.vocabulary import UploadInfo
 
 
 async def patch(context: TusContext, request: Request, upload_id: str) -> Response:
@@ -18,13 +22,43 @@ async def patch(context: TusContext, request: Request, upload_id: str) -> Respon
         raise TusError(415, f"PATCH needs Content-Type: {OFFSET_CONTENT_TYPE}")
     try:
         client_offset = parse_non_negative("Upload-Offset", request.headers.get("upload-offset"))
+        checksum = parse_upload_checksum(request.headers.get("upload-checksum"))
+        new_length = (
+            parse_non_negative("Upload-Length", request.headers["upload-length"])
+            if "upload-length" in request.headers
+            else None
+        )
     except HeaderError as error:
         raise TusError(400, str(error)) from None
 
     async with context.locked(upload_id):
         info = await context.visible_info(upload_id, principal)
+        if info.is_final:
+            raise TusError(403, "a final upload is assembled from its parts and takes no PATCH")
         offset = await context.store.offset(upload_id)
+        await context.refuse_if_expired(info, offset)
         if client_offset != offset:
             raise TusError(409, f"Upload-Offset {client_offset} does not match the upload's offset {offset}")
-        new_offset = await receive_body(context, request, info, offset)
-    return Response(status_code=204, headers=tus_headers({"Upload-Offset": str(new_offset)}))
+        if new_length is not None:
+            info = await _settle_length(context, request, info, offset, new_length)
+        new_offset = await receive_body(context, request, info, offset, checksum)
+        headers = {"Upload-Offset": str(new_offset), **await context.expiry_headers(info, new_offset)}
+    return Response(status_code=204, headers=tus_headers(headers))
+
+
+async def _settle_length(
+    context: TusContext, request: Request, info: UploadInfo, offset: int, length: int
+) -> UploadInfo:
+    """creation-defer-length: the first PATCH that knows the length says it, once."""
+    if info.length is not None:
+        raise TusError(400, "Upload-Length is already set for this upload and cannot change")
+    if length < offset:
+        raise TusError(400, f"Upload-Length {length} is below the {offset} bytes already uploaded")
+    if length > context.settings.max_size:
+        raise TusError(413, f"Upload-Length {length} exceeds the maximum of {context.settings.max_size} bytes")
+    declared = declared_body_length(request)
+    if declared is not None and offset + declared > length:
+        raise TusError(413, f"the body ({declared} bytes) would pass the Upload-Length of {length}")
+    settled = dataclasses.replace(info, length=length)
+    await context.store.update_info(settled)
+    return settled

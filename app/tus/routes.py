@@ -11,6 +11,7 @@ from starlette.routing import Route
 from app.storage import OffsetMismatch, UploadNotFound
 from app.tus.context import TusContext
 from app.tus.creation import create
+from app.tus.download import download
 from app.tus.errors import TusError
 from app.tus.head import head
 from app.tus.headers import TUS_RESUMABLE
@@ -20,10 +21,22 @@ from app.tus.termination import terminate
 
 # Every method is routed to our own dispatch, so even a 405 carries Tus-Resumable.
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+ResourceHandler = Callable[[TusContext, Request, str], Awaitable[Response]]
+_RESOURCE_HANDLERS: dict[str, ResourceHandler] = {"HEAD": head, "PATCH": patch, "DELETE": terminate, "GET": download}
 
 
-def _require_tus_resumable(request: Request) -> None:
-    if request.method != "OPTIONS" and request.headers.get("tus-resumable") != TUS_RESUMABLE:
+def _method(request: Request) -> str:
+    """The request's method, or the one X-HTTP-Method-Override names for clients behind proxies that
+    pass only GET and POST."""
+    override = request.headers.get("x-http-method-override")
+    if override and request.method in ("POST", "GET"):
+        return override.strip().upper()
+    return request.method
+
+
+def _require_tus_resumable(request: Request, method: str) -> None:
+    # Browsers download with a plain GET, so GET is exempt like OPTIONS.
+    if method not in ("OPTIONS", "GET") and request.headers.get("tus-resumable") != TUS_RESUMABLE:
         raise TusError(412, f"this server speaks tus {TUS_RESUMABLE}; send Tus-Resumable: {TUS_RESUMABLE}")
 
 
@@ -41,30 +54,31 @@ async def _guarded(call: Callable[[], Awaitable[Response]]) -> Response:
 
 def tus_routes(context: TusContext) -> list[Route]:
     async def collection(request: Request) -> Response:
-        if request.method == "OPTIONS":
+        method = _method(request)
+        if method == "OPTIONS":
             return await options(context, request)
-        _require_tus_resumable(request)
-        if request.method == "POST":
+        _require_tus_resumable(request, method)
+        if method == "POST":
             return await _guarded(lambda: create(context, request))
-        raise TusError(405, f"{request.method} is not allowed on the upload collection", {"Allow": "OPTIONS, POST"})
+        raise TusError(405, f"{method} is not allowed on the upload collection", {"Allow": "OPTIONS, POST"})
 
     async def resource(request: Request) -> Response:
-        if request.method == "OPTIONS":
+        method = _method(request)
+        if method == "OPTIONS":
             return await options(context, request)
-        _require_tus_resumable(request)
-        upload_id = request.path_params["upload_id"]
-        handlers = {"HEAD": head, "PATCH": patch, "DELETE": terminate}
-        handler = handlers.get(request.method)
+        _require_tus_resumable(request, method)
+        handler = _RESOURCE_HANDLERS.get(method)
         if handler is None:
-            allow = {"Allow": "OPTIONS, HEAD, PATCH, DELETE"}
-            raise TusError(405, f"{request.method} is not allowed on an upload", allow)
+            allow = {"Allow": "OPTIONS, GET, HEAD, PATCH, DELETE"}
+            raise TusError(405, f"{method} is not allowed on an upload", allow)
+        upload_id = request.path_params["upload_id"]
         return await _guarded(lambda: handler(context, request, upload_id))
 
     async def elsewhere(request: Request) -> Response:
         # Paths below the base that name no upload (for example an id with a slash in it).
         raise TusError(404, "upload not found")
 
-    base = context.base_path
+    base = context.settings.base_path
     return [
         Route(base.rstrip("/"), collection, methods=_ALL_METHODS),
         Route(base, collection, methods=_ALL_METHODS),

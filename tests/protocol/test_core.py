@@ -1,4 +1,4 @@
-"""PATCH: appending at the offset (tus 1.0.0, core protocol, PATCH)."""
+"""Core protocol (tus 1.0.0 section "Core Protocol"): OPTIONS, Tus-Resumable, HEAD, PATCH."""
 
 from __future__ import annotations
 
@@ -11,6 +11,102 @@ import pytest
 from tests.servers import TUS, Server, create_upload, wait_for_asset
 
 OCTETS = {"Content-Type": "application/offset+octet-stream"}
+
+
+@pytest.mark.parametrize("path", ["/files/", "/files"])
+def test_options_answers_200_with_version_extensions_and_max_size_without_tus_resumable(
+    shared_server: Server, http: httpx.Client, path: str
+) -> None:
+    response = http.options(shared_server.base_url + path)
+
+    assert response.status_code == 200
+    assert response.headers["Tus-Resumable"] == "1.0.0"
+    assert response.headers["Tus-Version"] == "1.0.0"
+    assert set(response.headers["Tus-Extension"].split(",")) == {
+        "creation",
+        "creation-with-upload",
+        "creation-defer-length",
+        "termination",
+        "concatenation",
+        "concatenation-unfinished",
+        "checksum",
+        "expiration",
+    }
+    assert response.headers["Tus-Max-Size"] == str(500 * 1024 * 1024)
+    assert set(response.headers["Tus-Checksum-Algorithm"].split(",")) >= {"sha1", "sha256", "md5", "crc32"}
+
+
+def test_options_on_an_upload_url_also_answers(shared_server: Server, http: httpx.Client) -> None:
+    response = http.options(shared_server.files_url + "AAAAAAAAAAAAAAAAAAAAAA")
+
+    assert response.status_code == 200
+    assert response.headers["Tus-Version"] == "1.0.0"
+
+
+@pytest.mark.parametrize("version", [None, "0.2.2", "2.0.0", ""])
+@pytest.mark.parametrize("method", ["POST", "HEAD", "PATCH", "DELETE"])
+def test_request_without_supported_tus_resumable_answers_412_with_tus_version(
+    shared_server: Server, http: httpx.Client, method: str, version: str | None
+) -> None:
+    upload_url = create_upload(http, shared_server, 10)
+    headers = {"Upload-Length": "10", "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}
+    if version is not None:
+        headers["Tus-Resumable"] = version
+    url = shared_server.files_url if method == "POST" else upload_url
+
+    response = http.request(method, url, headers=headers, content=b"x" if method == "PATCH" else None)
+
+    assert response.status_code == 412
+    assert response.headers["Tus-Version"] == "1.0.0"
+    assert response.headers["Tus-Resumable"] == "1.0.0"
+    # The refused request changed nothing.
+    assert http.head(upload_url, headers=TUS).headers["Upload-Offset"] == "0"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [("GET", "", "OPTIONS, POST"), ("PUT", "", "OPTIONS, POST"), ("PUT", "AAAAAAAAAAAAAAAAAAAAAA", None)],
+)
+def test_unsupported_method_answers_405_with_tus_resumable(
+    shared_server: Server, http: httpx.Client, method: str, path: str, allowed: str | None
+) -> None:
+    response = http.request(method, shared_server.files_url + path, headers=TUS)
+
+    assert response.status_code == 405
+    assert response.headers["Tus-Resumable"] == "1.0.0"
+    if allowed:
+        assert response.headers["Allow"] == allowed
+
+
+def test_head_reports_offset_length_and_forbids_caching(shared_server: Server, http: httpx.Client) -> None:
+    location = create_upload(http, shared_server, 10)
+    http.patch(location, headers={**TUS, **OCTETS, "Upload-Offset": "0"}, content=b"abc")
+
+    response = http.head(location, headers=TUS)
+
+    assert response.status_code == 200
+    assert response.headers["Upload-Offset"] == "3"
+    assert response.headers["Upload-Length"] == "10"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Tus-Resumable"] == "1.0.0"
+    assert "Upload-Metadata" not in response.headers
+
+
+@pytest.mark.parametrize(
+    "upload_id",
+    [
+        "AAAAAAAAAAAAAAAAAAAAAA",
+        "short",
+        "%2e%2e%2fetc%2fpasswd",
+        "..%2f..%2fetc%2fpasswd",
+        "AAAAAAAAAAAAAAAAAAAAAA.info",
+    ],
+)
+def test_head_of_unknown_or_invalid_id_answers_404(shared_server: Server, http: httpx.Client, upload_id: str) -> None:
+    response = http.head(shared_server.files_url + upload_id, headers=TUS)
+
+    assert response.status_code == 404
+    assert response.headers["Tus-Resumable"] == "1.0.0"
 
 
 def _stored(server: Server, location: str) -> bytes:
@@ -167,3 +263,23 @@ def test_database_offset_catches_up_after_a_burst_of_patches(shared_server: Serv
         time.sleep(0.05)
 
     assert http.get(asset_url).json()["offset"] == 50
+
+
+@pytest.mark.parametrize(
+    ("real", "override"), [("POST", "PATCH"), ("POST", "DELETE"), ("POST", "HEAD"), ("GET", "HEAD")]
+)
+def test_x_http_method_override_replaces_the_request_method(
+    shared_server: Server, http: httpx.Client, real: str, override: str
+) -> None:
+    location = create_upload(http, shared_server, 3)
+    headers = {**TUS, **OCTETS, "Upload-Offset": "0", "X-HTTP-Method-Override": override}
+
+    response = http.request(real, location, headers=headers, content=b"abc" if override == "PATCH" else None)
+
+    expected = {"PATCH": 204, "DELETE": 204, "HEAD": 200}[override]
+    assert response.status_code == expected
+    head = http.head(location, headers=TUS)
+    if override == "DELETE":
+        assert head.status_code == 404
+    else:
+        assert head.headers["Upload-Offset"] == ("3" if override == "PATCH" else "0")

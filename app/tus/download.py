@@ -1,0 +1,96 @@
+"""GET: download a finished upload, with single byte ranges (RFC 9110 section 14)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from app.auth import identify
+from app.tus.context import TusContext
+from app.tus.errors import TusError, tus_headers
+from app.vocabulary import UploadInfo
+
+READ_BYTES = 1024 * 1024
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+# Shown in the browser; anything else (HTML, SVG, scripts) is only ever offered as a file to save,
+# so an upload can never run script on this server's origin.
+_INLINE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "image/avif", "video/", "audio/")
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """(first, last) of a single satisfiable range; None to send everything; 416 if unsatisfiable."""
+    if not header:
+        return None
+    match = _RANGE.fullmatch(header.strip())
+    if match is None:
+        return None  # several ranges or another unit: answering with the whole body is allowed
+    first_text, last_text = match.groups()
+    if not first_text and not last_text:
+        return None
+    if not first_text:
+        suffix = int(last_text)
+        if suffix == 0:
+            raise _unsatisfiable(size)
+        return max(size - suffix, 0), size - 1
+    first = int(first_text)
+    last = min(int(last_text), size - 1) if last_text else size - 1
+    if first >= size or first > last:
+        raise _unsatisfiable(size)
+    return first, last
+
+
+def _unsatisfiable(size: int) -> TusError:
+    return TusError(416, "the requested range is outside the upload", {"Content-Range": f"bytes */{size}"})
+
+
+def content_disposition(info: UploadInfo, media_type: str) -> str:
+    kind = "inline" if media_type.startswith(_INLINE_TYPES) else "attachment"
+    filename = info.filename
+    if not filename:
+        return kind
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename)
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+async def download(context: TusContext, request: Request, upload_id: str) -> Response:
+    principal = await identify(request)
+    info = await context.visible_info(upload_id, principal)
+    size = await context.store.offset(upload_id)
+    if info.is_partial or not info.is_complete_at(size):
+        raise TusError(409, "the upload is not finished; only finished uploads can be downloaded")
+    media_type = await context.events.content_type(upload_id) or "application/octet-stream"
+    headers = tus_headers(
+        {
+            "Accept-Ranges": "bytes",
+            "Content-Disposition": content_disposition(info, media_type),
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, max-age=3600",
+        }
+    )
+    chosen = _byte_range(request.headers.get("range"), size)
+    first, last = chosen if chosen is not None else (0, size - 1)
+    headers["Content-Length"] = str(last - first + 1)
+    status = 200
+    if chosen is not None:
+        status = 206
+        headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+    return StreamingResponse(
+        _read(context, upload_id, first, last - first + 1), status_code=status, headers=headers, media_type=media_type
+    )
+
+
+async def _read(context: TusContext, upload_id: str, start: int, length: int) -> AsyncIterator[bytes]:
+    with context.store.open(upload_id) as source:
+        await asyncio.to_thread(source.seek, start)
+        remaining = length
+        while remaining > 0:
+            block = await asyncio.to_thread(source.read, min(READ_BYTES, remaining))
+            if not block:
+                break
+            remaining -= len(block)
+            yield block
