@@ -1,0 +1,15 @@
+// Uploads one file to the end, sequentially in chunks or split into `parallelUploads` partial uploads.
+import { createReadStream } from 'node:fs'
+import { main, recordExchanges, uploadToTheEnd } from './tus-script.mjs'
+
+main(async ({ endpoint, path, chunkSize, metadata, parallelUploads = 1 }) => {
+  const exchanges = []
+  const upload = await uploadToTheEnd(createReadStream(path), {
+    endpoint,
+    chunkSize,
+    metadata,
+    parallelUploads,
+    onAfterResponse: recordExchanges(exchanges),
+  })
+  return { url: upload.url, exchanges }
+})
