@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 from pathlib import Path
 
 import httpx
 from tusclient import client as tus_client
 
-from tests.servers import TUS, Server, wait_for_asset
+from tests.servers import TUS, Server, start_server, wait_for_asset
 
 MIB = 1024 * 1024
 
@@ -56,3 +57,35 @@ def test_tuspy_interrupted_upload_resumes_from_a_new_uploader(
 
     assert _stored_sha256(server, first.url) == digest
     assert wait_for_asset(http, server, first.url.rsplit("/", 1)[1])["status"] == "ready"
+
+
+def test_tuspy_resumes_with_its_metadata_after_the_server_process_restarts(tmp_path: Path, http: httpx.Client) -> None:
+    source = tmp_path / "random.bin"
+    digest = _random_file(source, 5 * MIB)
+    data_dir = tmp_path / "data"
+    before = start_server(data_dir)
+    try:
+        with source.open("rb") as stream:
+            first = tus_client.TusClient(before.files_url).uploader(
+                file_stream=stream, chunk_size=MIB, metadata={"filename": "été.bin", "filetype": "application/x-test"}
+            )
+            first.upload(stop_at=2 * MIB)
+    finally:
+        assert before.stop() in (0, -signal.SIGTERM), before.log()
+    upload_id = first.url.rsplit("/", 1)[1]
+
+    after = start_server(data_dir)
+    try:
+        with source.open("rb") as stream:
+            resumed = tus_client.TusClient(after.files_url).uploader(
+                file_stream=stream, chunk_size=MIB, url=after.files_url + upload_id
+            )
+            assert resumed.offset == 2 * MIB
+            resumed.upload()
+        asset = wait_for_asset(http, after, upload_id)
+    finally:
+        after.stop()
+
+    assert _stored_sha256(after, first.url) == digest
+    assert (asset["status"], asset["filename"], asset["declared_type"]) == ("ready", "été.bin", "application/x-test")
+    assert asset["metadata"] == {"filename": "été.bin", "filetype": "application/x-test"}
