@@ -13,27 +13,17 @@ from config import Settings, load_settings
 
 def _serve(settings: Settings, arguments: argparse.Namespace) -> int:
     import uvicorn
+    from starlette.applications import Starlette
 
-    host = arguments.host or settings.host
-    port = arguments.port if arguments.port is not None else settings.port
-    if arguments.reload:
-        # Reload needs an import string; the app then reads its settings from the environment again.
-        uvicorn.run(
-            "app.main:app",
-            host=host,
-            port=port,
-            reload=True,
-            log_level=settings.log_level,
-            proxy_headers=settings.trust_proxy_headers,
-            forwarded_allow_ips=_forwarded_allow_ips(settings),
-        )
-        return 0
     from app.main import create_app
 
+    # Reload needs an import string; the app then reads its settings from the environment again.
+    target: str | Starlette = "app.main:app" if arguments.reload else create_app(settings)
     uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
+        target,
+        host=arguments.host or settings.host,
+        port=arguments.port if arguments.port is not None else settings.port,
+        reload=arguments.reload,
         log_level=settings.log_level,
         proxy_headers=settings.trust_proxy_headers,
         forwarded_allow_ips=_forwarded_allow_ips(settings),

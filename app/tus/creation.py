@@ -51,15 +51,8 @@ async def create(context: TusContext, request: Request) -> Response:
     if body_length is not None and length is not None and body_length > length:
         raise TusError(413, f"the body ({body_length} bytes) exceeds Upload-Length {length}")
 
-    info = UploadInfo(
-        id=new_upload_id(),
-        length=length,
-        owner=principal.subject,
-        metadata=metadata,
-        created_at=timestamp(),
-        concat=Concat.PARTIAL if concat_value == "partial" else None,
-    )
-    await _store(context, info)
+    concat = Concat.PARTIAL if concat_value == "partial" else None
+    info = await _store(context, principal, length, metadata, concat)
     async with context.locked(info.id):
         if with_body:
             offset = await receive_body(context, request, info, 0, checksum)
@@ -85,28 +78,37 @@ async def _create_final(
     length = await check_parts(context, part_ids, principal)
     if length > context.settings.max_size:
         raise _too_large(context, length)
+    info = await _store(context, principal, length, metadata, Concat.FINAL, tuple(part_ids))
+    await link_parts(context, info)
+    headers = {"Location": context.location(request, info.id), **concat_header(context, info)}
+    return Response(status_code=201, headers=tus_headers(headers))
+
+
+async def _store(
+    context: TusContext,
+    principal: Principal,
+    length: int | None,
+    metadata: dict[str, str],
+    concat: Concat | None,
+    parts: tuple[str, ...] = (),
+) -> UploadInfo:
+    """A new upload in the store and, through the events, in the application."""
     info = UploadInfo(
         id=new_upload_id(),
         length=length,
         owner=principal.subject,
         metadata=metadata,
         created_at=timestamp(),
-        concat=Concat.FINAL,
-        parts=tuple(part_ids),
+        concat=concat,
+        parts=parts,
     )
-    await _store(context, info)
-    await link_parts(context, info)
-    headers = {"Location": context.location(request, info.id), **concat_header(context, info)}
-    return Response(status_code=201, headers=tus_headers(headers))
-
-
-async def _store(context: TusContext, info: UploadInfo) -> None:
     await context.store.create(info)
     try:
         await context.events.created(info)
     except BaseException:
         await context.store.delete(info.id)
         raise
+    return info
 
 
 def _too_large(context: TusContext, length: int) -> TusError:
