@@ -7,27 +7,31 @@ import logging
 import signal
 import sys
 import threading
+from typing import Any
 
 from config import Settings, load_settings
 
 
 def _serve(settings: Settings, arguments: argparse.Namespace) -> int:
     import uvicorn
-    from starlette.applications import Starlette
 
     from app.main import create_app
+    from app.server import UploadServer
 
-    # Reload needs an import string; the app then reads its settings from the environment again.
-    target: str | Starlette = "app.main:app" if arguments.reload else create_app(settings)
-    uvicorn.run(
-        target,
-        host=arguments.host or settings.host,
-        port=arguments.port if arguments.port is not None else settings.port,
-        reload=arguments.reload,
-        log_level=settings.log_level,
-        proxy_headers=settings.trust_proxy_headers,
-        forwarded_allow_ips=_forwarded_allow_ips(settings),
-    )
+    options: dict[str, Any] = {
+        "host": arguments.host or settings.host,
+        "port": arguments.port if arguments.port is not None else settings.port,
+        "log_level": settings.log_level,
+        "proxy_headers": settings.trust_proxy_headers,
+        "forwarded_allow_ips": _forwarded_allow_ips(settings),
+        "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
+    }
+    if arguments.reload:
+        # Reload needs an import string; the app then reads its settings from the environment again.
+        uvicorn.run("app.main:app", reload=True, **options)
+        return 0
+    app = create_app(settings)
+    UploadServer(uvicorn.Config(app, **options), app.state.upload_locks.interrupt_all).run()
     return 0
 
 

@@ -77,6 +77,7 @@ def tus_context(settings: Settings, store: FileStore, lifecycle: UploadLifecycle
             expiration_seconds=settings.upload_expiration_seconds,
             trust_proxy_headers=settings.trust_proxy_headers,
             relative_location=settings.relative_location,
+            network_timeout_seconds=settings.network_timeout_seconds,
         ),
     )
 
@@ -112,6 +113,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         for directory in (settings.data_dir, settings.upload_dir, settings.derivatives_dir):
             directory.mkdir(parents=True, exist_ok=True)
+        exclusive = contextlib.ExitStack()
+        exclusive.enter_context(store.exclusive_use())
         await database.connect()
         worker = None
         background: list[asyncio.Task[None]] = []
@@ -143,18 +146,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await asyncio.to_thread(broker.close)
             # Last: an open SQLite connection owns a non-daemon thread that would keep the process alive.
             await database.disconnect()
+            exclusive.close()
 
     async def render_unexpected(request: Request, exc: Exception) -> Response:
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         headers = tus_headers() if request.url.path.startswith(settings.tus_base_path.rstrip("/")) else {}
         return PlainTextResponse("internal server error\n", status_code=500, headers=headers)
 
-    return Starlette(
+    app = Starlette(
         routes=[*tus_routes(tus), *assets.routes()],
         middleware=[cors_middleware(settings)],
         lifespan=lifespan,
         exception_handlers={TusError: render_tus_error, ApiError: render_api_error, Exception: render_unexpected},
     )
+    # For the server's shutdown, which must stop open PATCH bodies before waiting for requests to end.
+    app.state.upload_locks = tus.locks
+    return app
 
 
 async def clean_up_expired(settings: Settings) -> list[str]:

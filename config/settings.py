@@ -34,6 +34,8 @@ class Settings:
     media_job_time_limit_seconds: int = 300
     media_max_retries: int = 3
     lock_wait_seconds: float = 5.0
+    network_timeout_seconds: float = 60.0
+    shutdown_grace_seconds: float = 10.0
     recovery_interval_seconds: float = 60.0
     recovery_queued_after_seconds: float = 600.0
     upload_expiration_seconds: float = 86400.0
@@ -100,6 +102,8 @@ def load_settings(env_file: str | os.PathLike[str] | None = ".env", environ: dic
         ),
         media_max_retries=config("MEDIA_MAX_RETRIES", cast=int, default=defaults.media_max_retries),
         lock_wait_seconds=config("LOCK_WAIT", cast=float, default=defaults.lock_wait_seconds),
+        network_timeout_seconds=config("NETWORK_TIMEOUT", cast=float, default=defaults.network_timeout_seconds),
+        shutdown_grace_seconds=config("SHUTDOWN_GRACE", cast=float, default=defaults.shutdown_grace_seconds),
         recovery_interval_seconds=config("RECOVERY_INTERVAL", cast=float, default=defaults.recovery_interval_seconds),
         recovery_queued_after_seconds=config(
             "RECOVERY_QUEUED_AFTER", cast=float, default=defaults.recovery_queued_after_seconds

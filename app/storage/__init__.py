@@ -4,7 +4,8 @@ Errors::
 
     StorageError
     ├── UploadNotFound      no upload with that id
-    └── OffsetMismatch      a write did not start where the data ends
+    ├── OffsetMismatch      a write did not start where the data ends
+    └── DirectoryInUse      another server process already serves this upload directory
 """
 
 from __future__ import annotations
@@ -31,6 +32,15 @@ class OffsetMismatch(StorageError):
         super().__init__(f"write at offset {expected} but the data ends at {actual}")
         self.expected = expected
         self.actual = actual
+
+
+class DirectoryInUse(StorageError):
+    def __init__(self, directory: object) -> None:
+        super().__init__(
+            f"another tusmedia server process already serves {directory}. Upload locks are per process, so "
+            "a second server on the same directory could corrupt uploads; run one server process per "
+            "upload directory (see docs/deployment.md)"
+        )
 
 
 class UploadStore(Protocol):
@@ -75,4 +85,4 @@ class UploadStore(Protocol):
     async def delete(self, upload_id: str) -> None: ...
 
 
-__all__ = ["OffsetMismatch", "StorageError", "UploadNotFound", "UploadStore"]
+__all__ = ["DirectoryInUse", "OffsetMismatch", "StorageError", "UploadNotFound", "UploadStore"]

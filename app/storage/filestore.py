@@ -7,15 +7,17 @@ bytes. Info files are replaced atomically (write a temp file, then rename).
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from app.storage import OffsetMismatch, UploadNotFound
+from app.storage import DirectoryInUse, OffsetMismatch, UploadNotFound
 from app.vocabulary import Concat, UploadInfo, is_valid_upload_id
 
 # Request bodies arrive in pieces of tens of KiB. Writing such a piece to the page cache takes
@@ -31,6 +33,22 @@ class FileStore:
 
     def prepare(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
+
+    @contextmanager
+    def exclusive_use(self) -> Iterator[None]:
+        """Keep a second server process off this directory while the block runs: locks are
+        in-process, so two processes writing one upload would not see each other."""
+        path = self.directory / ".server.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise DirectoryInUse(self.directory) from None
+        try:
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock, also when the process dies
 
     def _data_path(self, upload_id: str) -> Path:
         if not is_valid_upload_id(upload_id):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import AsyncIterator
 
 from starlette.requests import ClientDisconnect, Request
@@ -11,6 +12,7 @@ from app.tus.completion import finish
 from app.tus.context import TusContext
 from app.tus.errors import TusError
 from app.tus.headers import HeaderError, parse_non_negative
+from app.tus.locks import BodyInterrupted, LockHolder
 from app.vocabulary import UploadInfo
 
 CHECKSUM_MISMATCH = 460
@@ -45,20 +47,26 @@ def room_left(context: TusContext, info: UploadInfo, offset: int) -> int:
 
 
 async def receive_body(
-    context: TusContext, request: Request, info: UploadInfo, offset: int, checksum: ExpectedChecksum | None
+    context: TusContext,
+    request: Request,
+    holder: LockHolder,
+    info: UploadInfo,
+    offset: int,
+    checksum: ExpectedChecksum | None,
 ) -> int:
     """Append the request body at ``offset``; returns the new offset. Call with the upload locked.
 
     A body longer than the room left is refused with 413, and one whose checksum does not match
-    with 460; either way nothing of it stays stored. A dropped connection keeps every byte that
-    arrived, unless the body carried a checksum, which can then never be verified.
+    with 460; either way nothing of it stays stored. A dropped connection, a body interrupted for
+    another request or a shutdown, a client silent for ``network_timeout`` and a full disk all keep
+    every byte that arrived, unless the body carried a checksum, which can then never be verified.
     """
     room = room_left(context, info, offset)
     declared = declared_body_length(request)
     if declared is not None and declared > room:
         raise TusError(413, f"the body ({declared} bytes) exceeds the {room} bytes left in this upload")
     digest = checksum.start() if checksum else None
-    chunks = _at_most(request.stream(), room)
+    chunks = _at_most(holder.read(request.stream(), context.settings.network_timeout_seconds), room)
     if digest is not None:
         chunks = hashed(chunks, digest)
     try:
@@ -67,11 +75,18 @@ async def receive_body(
         await context.store.truncate(info.id, offset)
         raise TusError(413, f"the body exceeds the {room} bytes left in this upload") from None
     except ClientDisconnect:
-        if checksum is not None:
-            await context.store.truncate(info.id, offset)
-        else:
-            await context.events.progressed(info, await context.store.offset(info.id))
+        await _keep_what_arrived(context, info, offset, checksum)
         raise
+    except BodyInterrupted as interrupted:
+        kept = await _keep_what_arrived(context, info, offset, checksum)
+        interruption = interrupted.interruption
+        raise TusError(interruption.status, interruption.reason, {"Upload-Offset": str(kept)}) from None
+    except OSError as error:
+        kept = await _keep_what_arrived(context, info, offset, checksum)
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            reason = f"the server's disk is full; {kept} bytes of this upload are kept, resume when there is room"
+            raise TusError(507, reason, {"Upload-Offset": str(kept)}) from None
+        raise TusError(500, f"the server could not store the body ({error.strerror}); {kept} bytes are kept") from None
     if checksum is not None and digest is not None and digest.digest() != checksum.digest:
         await context.store.truncate(info.id, offset)
         raise TusError(CHECKSUM_MISMATCH, f"the body does not match its {checksum.algorithm} checksum")
@@ -80,3 +95,16 @@ async def receive_body(
     elif new_offset != offset:
         await context.events.progressed(info, new_offset)
     return new_offset
+
+
+async def _keep_what_arrived(
+    context: TusContext, info: UploadInfo, offset: int, checksum: ExpectedChecksum | None
+) -> int:
+    """The body ended early: keep its bytes (an unverifiable checksummed body goes); the new offset."""
+    if checksum is not None:
+        await context.store.truncate(info.id, offset)
+        return offset
+    kept = await context.store.offset(info.id)
+    if kept != offset:
+        await context.events.progressed(info, kept)
+    return kept

@@ -15,7 +15,10 @@ log = logging.getLogger(__name__)
 async def finish(context: TusContext, info: UploadInfo) -> None:
     """The upload has all its bytes. Call with the upload locked."""
     await context.events.completed(info)
-    for final_id in info.awaiting_finals:
+    if not info.is_partial:
+        return
+    # Read again: a final upload may have been linked to this part while its bytes were arriving.
+    for final_id in (await context.store.info(info.id)).awaiting_finals:
         try:
             await assemble_if_ready(context, final_id)
         except UploadNotFound:
@@ -27,7 +30,7 @@ async def finish(context: TusContext, info: UploadInfo) -> None:
 
 async def assemble_if_ready(context: TusContext, final_id: str) -> None:
     """Join a final upload's parts once all are complete. Takes the final upload's lock."""
-    async with context.locked(final_id):
+    async with context.locked(final_id, take_over=False):
         final = await context.store.info(final_id)
         if final.is_complete_at(await context.store.offset(final_id)):
             return  # assembled already

@@ -2,7 +2,7 @@
 
 A final upload names its parts. If they are all complete it is assembled at once; otherwise it is
 recorded in each unfinished part (``awaiting_finals``), and the part that completes last assembles
-it. Locks are always taken part first, then final, so the two paths cannot deadlock.
+it. Only the final upload's lock is taken for that, so nothing waits on a part's running PATCH.
 """
 
 from __future__ import annotations
@@ -47,13 +47,17 @@ async def check_parts(context: TusContext, part_ids: list[str], principal: Princ
 
 
 async def link_parts(context: TusContext, final: UploadInfo) -> None:
-    """Record the final upload in each unfinished part, then assemble it if nothing is missing."""
+    """Record the final upload in each unfinished part, then assemble it if nothing is missing.
+
+    No part lock is taken: a part may be in the middle of a PATCH. The order makes that safe: the link
+    is written before the completeness check here, and a part re-reads its links after its last byte,
+    so whichever comes second sees the other (and assembling twice is harmless).
+    """
     for part_id in final.parts:
-        async with context.locked(part_id):
-            part = await context.store.info(part_id)
-            if not part.is_complete_at(await context.store.offset(part_id)):
-                linked = dataclasses.replace(part, awaiting_finals=(*part.awaiting_finals, final.id))
-                await context.store.update_info(linked)
+        part = await context.store.info(part_id)
+        if not part.is_complete_at(await context.store.offset(part_id)):
+            linked = dataclasses.replace(part, awaiting_finals=(*part.awaiting_finals, final.id))
+            await context.store.update_info(linked)
     await assemble_if_ready(context, final.id)
 
 

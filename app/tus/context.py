@@ -14,7 +14,7 @@ from app.storage import UploadNotFound, UploadStore
 from app.tus.errors import TusError
 from app.tus.events import UploadEvents
 from app.tus.expiration import expires_at, has_expired, http_date
-from app.tus.locks import UploadBusy, UploadLocks
+from app.tus.locks import LockHolder, UploadBusy, UploadLocks
 from app.urls import public_base_url
 from app.vocabulary import UploadInfo, is_valid_upload_id
 
@@ -26,6 +26,7 @@ class TusSettings:
     expiration_seconds: float
     trust_proxy_headers: bool
     relative_location: bool
+    network_timeout_seconds: float
 
 
 @dataclass(frozen=True)
@@ -50,10 +51,13 @@ class TusContext:
         return upload_id if is_valid_upload_id(upload_id) else None
 
     @asynccontextmanager
-    async def locked(self, upload_id: str) -> AsyncIterator[None]:
+    async def locked(
+        self, upload_id: str, *, take_over: bool = True, wait_seconds: float | None = None
+    ) -> AsyncIterator[LockHolder]:
+        """The upload's lock (see ``UploadLocks.hold``); 423 if it cannot be had in time."""
         try:
-            async with self.locks.hold(upload_id):
-                yield
+            async with self.locks.hold(upload_id, take_over=take_over, wait_seconds=wait_seconds) as holder:
+                yield holder
         except UploadBusy:
             raise TusError(423, "the upload is busy with another request; try again shortly") from None
 

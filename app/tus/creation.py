@@ -53,9 +53,9 @@ async def create(context: TusContext, request: Request) -> Response:
 
     concat = Concat.PARTIAL if concat_value == "partial" else None
     info = await _store(context, principal, length, metadata, concat)
-    async with context.locked(info.id):
+    async with context.locked(info.id) as holder:
         if with_body:
-            offset = await receive_body(context, request, info, 0, checksum)
+            offset = await receive_body(context, request, holder, info, 0, checksum)
         else:
             offset = 0
             if length == 0:

@@ -40,7 +40,8 @@ async def remove_expired(context: TusContext) -> list[str]:
     removed = []
     for upload_id in list(context.store.upload_ids()):
         try:
-            async with context.locked(upload_id):
+            # Never interrupt or wait for a live request: an upload in use has not expired.
+            async with context.locked(upload_id, take_over=False, wait_seconds=0):
                 info = await context.store.info(upload_id)
                 if info.is_complete_at(await context.store.offset(upload_id)) and not info.is_partial:
                     continue

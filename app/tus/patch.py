@@ -31,7 +31,7 @@ async def patch(context: TusContext, request: Request, upload_id: str) -> Respon
     except HeaderError as error:
         raise TusError(400, str(error)) from None
 
-    async with context.locked(upload_id):
+    async with context.locked(upload_id) as holder:
         info = await context.visible_info(upload_id, principal)
         if info.is_final:
             raise TusError(403, "a final upload is assembled from its parts and takes no PATCH")
@@ -41,7 +41,7 @@ async def patch(context: TusContext, request: Request, upload_id: str) -> Respon
             raise TusError(409, f"Upload-Offset {client_offset} does not match the upload's offset {offset}")
         if new_length is not None:
             info = await _settle_length(context, request, info, offset, new_length)
-        new_offset = await receive_body(context, request, info, offset, checksum)
+        new_offset = await receive_body(context, request, holder, info, offset, checksum)
         headers = {"Upload-Offset": str(new_offset), **await context.expiry_headers(info, new_offset)}
     return Response(status_code=204, headers=tus_headers(headers))
 
