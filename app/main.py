@@ -24,6 +24,7 @@ from app.tus.errors import TusError, render_tus_error, tus_headers
 from app.tus.expiration import remove_expired, remove_expired_periodically
 from app.tus.locks import UploadLocks
 from app.tus.routes import tus_routes
+from app.tus.shared_locks import SharedUploadLocks
 from config import Settings, load_settings
 from workers.broker import create_broker, start_worker
 from workers.media import declare_actors
@@ -66,11 +67,21 @@ TUS_RESPONSE_HEADERS = (
 CORS_PREFLIGHT_MAX_AGE_SECONDS = 86400
 
 
-def tus_context(settings: Settings, store: FileStore, lifecycle: UploadLifecycle) -> TusContext:
+def upload_locks(settings: Settings) -> UploadLocks | SharedUploadLocks:
+    """In-process locks; shared through Redis when REDIS_URL is set, so several processes can serve."""
+    local = UploadLocks(settings.lock_wait_seconds)
+    if settings.redis_url:
+        return SharedUploadLocks(local, settings.redis_url, settings.queue_namespace)
+    return local
+
+
+def tus_context(
+    settings: Settings, store: FileStore, lifecycle: UploadLifecycle, locks: UploadLocks | SharedUploadLocks
+) -> TusContext:
     return TusContext(
         store=store,
         events=lifecycle,
-        locks=UploadLocks(settings.lock_wait_seconds),
+        locks=locks,
         settings=TusSettings(
             base_path=settings.tus_base_path,
             max_size=settings.max_file_size,
@@ -106,7 +117,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await asyncio.to_thread(actors.process_media.send, upload_id)
 
     lifecycle = UploadLifecycle(database, dispatch, settings.derivatives_dir, OFFSET_RECORD_INTERVAL_SECONDS)
-    tus = tus_context(settings, store, lifecycle)
+    locks = upload_locks(settings)
+    tus = tus_context(settings, store, lifecycle, locks)
     assets = AssetsApi(database, settings)
 
     @contextlib.asynccontextmanager
@@ -114,7 +126,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         for directory in (settings.data_dir, settings.upload_dir, settings.derivatives_dir):
             directory.mkdir(parents=True, exist_ok=True)
         exclusive = contextlib.ExitStack()
-        exclusive.enter_context(store.exclusive_use())
+        if isinstance(locks, SharedUploadLocks):
+            await locks.start()
+        else:
+            # In-process locks cannot see another process's requests: be the only server here.
+            exclusive.enter_context(store.exclusive_use())
         await database.connect()
         worker = None
         background: list[asyncio.Task[None]] = []
@@ -146,6 +162,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await asyncio.to_thread(broker.close)
             # Last: an open SQLite connection owns a non-daemon thread that would keep the process alive.
             await database.disconnect()
+            if isinstance(locks, SharedUploadLocks):
+                await locks.stop()
             exclusive.close()
 
     async def render_unexpected(request: Request, exc: Exception) -> Response:
@@ -160,7 +178,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers={TusError: render_tus_error, ApiError: render_api_error, Exception: render_unexpected},
     )
     # For the server's shutdown, which must stop open PATCH bodies before waiting for requests to end.
-    app.state.upload_locks = tus.locks
+    app.state.upload_locks = locks
     return app
 
 
@@ -176,7 +194,12 @@ async def clean_up_expired(settings: Settings) -> list[str]:
 
         never: Dispatch = no_dispatch
         lifecycle = UploadLifecycle(database, never, settings.derivatives_dir, OFFSET_RECORD_INTERVAL_SECONDS)
-        return await remove_expired(tus_context(settings, FileStore(settings.upload_dir), lifecycle))
+        locks = upload_locks(settings)
+        try:
+            return await remove_expired(tus_context(settings, FileStore(settings.upload_dir), lifecycle, locks))
+        finally:
+            if isinstance(locks, SharedUploadLocks):
+                await locks.stop()
     finally:
         await database.disconnect()
 

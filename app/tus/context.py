@@ -14,7 +14,7 @@ from app.storage import UploadNotFound, UploadStore
 from app.tus.errors import TusError
 from app.tus.events import UploadEvents
 from app.tus.expiration import expires_at, has_expired, http_date
-from app.tus.locks import LockHolder, UploadBusy, UploadLocks
+from app.tus.locks import LockHolder, Locks, LockServiceDown, UploadBusy
 from app.urls import public_base_url
 from app.vocabulary import UploadInfo, is_valid_upload_id
 
@@ -33,7 +33,7 @@ class TusSettings:
 class TusContext:
     store: UploadStore
     events: UploadEvents
-    locks: UploadLocks
+    locks: Locks
     settings: TusSettings
 
     def location(self, request: Request, upload_id: str) -> str:
@@ -60,6 +60,8 @@ class TusContext:
                 yield holder
         except UploadBusy:
             raise TusError(423, "the upload is busy with another request; try again shortly") from None
+        except LockServiceDown as down:
+            raise TusError(503, f"the shared lock service is unavailable ({down}); try again shortly") from None
 
     async def visible_info(self, upload_id: str, principal: Principal) -> UploadInfo:
         """The upload's info, or 404 when it does not exist or belongs to someone else."""

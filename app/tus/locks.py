@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 # A holder that has had no body bytes for this long is taken for a dead connection when another
 # request for its upload arrives. Two live clients racing never pause that long, so one of them
@@ -23,6 +24,10 @@ TAKE_OVER_POLL_SECONDS = 0.05
 
 class UploadBusy(Exception):
     """The holder did not let go in time."""
+
+
+class LockServiceDown(Exception):
+    """The shared lock service (Redis) did not answer, so no upload can be locked safely."""
 
 
 @dataclass(frozen=True)
@@ -114,8 +119,19 @@ class _UploadLock:
     users: int = 0
 
 
+class Locks(Protocol):
+    """What the protocol layer needs of upload locks: in-process ones, or shared through Redis."""
+
+    def hold(
+        self, upload_id: str, *, take_over: bool = True, wait_seconds: float | None = None
+    ) -> AbstractAsyncContextManager[LockHolder]: ...
+
+    def interrupt_all(self) -> None: ...
+
+
 class UploadLocks:
-    """In-process locks. Several server processes sharing one upload directory need shared locks."""
+    """In-process locks. Several server processes sharing one upload directory need shared locks
+    (``app.tus.shared_locks``) on top of these."""
 
     def __init__(self, wait_seconds: float) -> None:
         self.wait_seconds = wait_seconds
@@ -146,12 +162,19 @@ class UploadLocks:
             if not entry.users:
                 del self._locks[upload_id]
 
+    def take_over_if_stalled(self, upload_id: str) -> None:
+        """Interrupt the upload's holder if it has been waiting for body bytes too long: another
+        request, here or (through shared locks) in another process, wants the upload."""
+        entry = self._locks.get(upload_id)
+        if entry is not None and entry.holder is not None and entry.holder.stalled_for() >= STALLED_AFTER_SECONDS:
+            entry.holder.interrupt(TAKEN_OVER)
+
     async def _acquire(self, upload_id: str, entry: _UploadLock, take_over: bool, wait_seconds: float) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_seconds
         while True:
-            if take_over and entry.holder is not None and entry.holder.stalled_for() >= STALLED_AFTER_SECONDS:
-                entry.holder.interrupt(TAKEN_OVER)
+            if take_over:
+                self.take_over_if_stalled(upload_id)
             remaining = deadline - loop.time()
             if remaining <= 0:
                 if entry.lock.locked():

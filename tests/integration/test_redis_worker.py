@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,27 +11,9 @@ import pytest
 import redis
 from tusclient import client as tus_client
 
-from tests.conftest import REDIS_TEST_URL, require_service
+from tests.conftest import REDIS_TEST_URL
 from tests.servers import TESTDATA_MEDIA, RunningProcess, Server, process_env, start_process, start_server, upload_bytes
 from tests.servers import wait_for_asset as wait_for
-
-
-def _redis_answers() -> bool:
-    try:
-        return bool(redis.Redis.from_url(REDIS_TEST_URL, socket_timeout=2).ping())
-    except redis.RedisError:
-        return False
-
-
-@pytest.fixture
-def redis_settings() -> Iterator[dict[str, str]]:
-    require_service("Redis", _redis_answers())
-    # A queue of our own, so no other run's messages or workers meet ours.
-    namespace = f"tusmedia-test-{uuid.uuid4().hex[:12]}"
-    yield {"REDIS_URL": REDIS_TEST_URL, "QUEUE_NAMESPACE": namespace}
-    connection = redis.Redis.from_url(REDIS_TEST_URL)
-    for key in connection.scan_iter(f"dramatiq:{namespace}*"):
-        connection.delete(key)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -17,36 +16,10 @@ import httpx
 import pytest
 from tusclient import client as tus_client
 
-from tests.servers import TUS, Server, create_upload, start_server
+from tests.servers import TUS, Server, StalledPatch, create_upload, start_server
 
 OCTETS = {"Content-Type": "application/offset+octet-stream"}
 MIB = 1024 * 1024
-
-
-class StalledPatch:
-    """A client that declares a body, sends part of it, and then goes quiet with the connection open."""
-
-    def __init__(self, server: Server, upload_id: str, declared: int, sent: bytes, offset: int = 0) -> None:
-        self.connection = socket.create_connection(("127.0.0.1", server.port), timeout=30)
-        head = (
-            f"PATCH /files/{upload_id} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nTus-Resumable: 1.0.0\r\n"
-            f"Content-Type: application/offset+octet-stream\r\nUpload-Offset: {offset}\r\n"
-            f"Content-Length: {declared}\r\n\r\n"
-        )
-        self.connection.sendall(head.encode() + sent)
-
-    def response(self) -> str:
-        """What the server answered the stalled request, once it did."""
-        received = b""
-        while b"\r\n\r\n" not in received:
-            piece = self.connection.recv(4096)
-            if not piece:
-                break
-            received += piece
-        return received.decode(errors="replace")
-
-    def close(self) -> None:
-        self.connection.close()
 
 
 @pytest.fixture
