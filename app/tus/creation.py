@@ -52,7 +52,7 @@ async def create(context: TusContext, request: Request) -> Response:
         raise TusError(413, f"the body ({body_length} bytes) exceeds Upload-Length {length}")
 
     concat = Concat.PARTIAL if concat_value == "partial" else None
-    info = await _store(context, principal, length, metadata, concat)
+    info = await new_upload(context, principal, length, metadata, concat)
     async with context.locked(info.id) as holder:
         if with_body:
             offset = await receive_body(context, request, holder, info, 0, checksum)
@@ -78,13 +78,13 @@ async def _create_final(
     length = await check_parts(context, part_ids, principal)
     if length > context.settings.max_size:
         raise _too_large(context, length)
-    info = await _store(context, principal, length, metadata, Concat.FINAL, tuple(part_ids))
+    info = await new_upload(context, principal, length, metadata, Concat.FINAL, tuple(part_ids))
     await link_parts(context, info)
     headers = {"Location": context.location(request, info.id), **concat_header(context, info)}
     return Response(status_code=201, headers=tus_headers(headers))
 
 
-async def _store(
+async def new_upload(
     context: TusContext,
     principal: Principal,
     length: int | None,

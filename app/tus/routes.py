@@ -15,6 +15,7 @@ from app.tus.download import download
 from app.tus.errors import TusError
 from app.tus.head import head
 from app.tus.headers import TUS_RESUMABLE
+from app.tus.ietf import is_draft_request, serve_collection, serve_upload
 from app.tus.options import options
 from app.tus.patch import patch
 from app.tus.termination import terminate
@@ -40,6 +41,12 @@ def _require_tus_resumable(request: Request, method: str) -> None:
         raise TusError(412, f"this server speaks tus {TUS_RESUMABLE}; send Tus-Resumable: {TUS_RESUMABLE}")
 
 
+def _speaks_ietf_draft(request: Request, method: str) -> bool:
+    # The IETF draft's clients send Upload-Draft-Interop-Version instead of Tus-Resumable. A download
+    # is a plain GET in either protocol, so it stays with the tus handler.
+    return method != "GET" and is_draft_request(request)
+
+
 async def _guarded(call: Callable[[], Awaitable[Response]]) -> Response:
     try:
         return await call()
@@ -55,6 +62,8 @@ async def _guarded(call: Callable[[], Awaitable[Response]]) -> Response:
 def tus_routes(context: TusContext) -> list[Route]:
     async def collection(request: Request) -> Response:
         method = _method(request)
+        if _speaks_ietf_draft(request, method):
+            return await serve_collection(context, request, method)
         if method == "OPTIONS":
             return await options(context, request)
         _require_tus_resumable(request, method)
@@ -64,6 +73,8 @@ def tus_routes(context: TusContext) -> list[Route]:
 
     async def resource(request: Request) -> Response:
         method = _method(request)
+        if _speaks_ietf_draft(request, method):
+            return await serve_upload(context, request, method, request.path_params["upload_id"])
         if method == "OPTIONS":
             return await options(context, request)
         _require_tus_resumable(request, method)
