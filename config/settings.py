@@ -30,6 +30,12 @@ class Settings:
     queue_namespace: str = "tusmedia"
     media_worker_concurrency: int = 2
     thumbnail_sizes: tuple[int, ...] = (256, 1024)
+    web_version_size: int = 2048
+    derivative_format: str = "auto"
+    store_gps: bool = False
+    allowed_types: tuple[str, ...] = ("image/*", "video/*", "audio/*")
+    keep_refused_files: bool = True
+    media_processing_delay_seconds: float = 0.0
     max_image_pixels: int = 100_000_000
     media_job_time_limit_seconds: int = 300
     media_max_retries: int = 3
@@ -64,6 +70,12 @@ def _sizes(value: str) -> tuple[int, ...]:
     return sizes
 
 
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 def _names(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
@@ -96,6 +108,18 @@ def load_settings(env_file: str | os.PathLike[str] | None = ".env", environ: dic
             "MEDIA_WORKER_CONCURRENCY", cast=int, default=defaults.media_worker_concurrency
         ),
         thumbnail_sizes=_sizes(config("THUMBNAIL_SIZES", default="256,1024")),
+        web_version_size=config("WEB_VERSION_SIZE", cast=int, default=defaults.web_version_size),
+        derivative_format=_choice(
+            "DERIVATIVE_FORMAT",
+            config("DERIVATIVE_FORMAT", default=defaults.derivative_format),
+            ("auto", "jpeg", "webp"),
+        ),
+        store_gps=config("STORE_GPS", cast=bool, default=defaults.store_gps),
+        allowed_types=_names(config("ALLOWED_TYPES", default=",".join(defaults.allowed_types))),
+        keep_refused_files=config("KEEP_REFUSED_FILES", cast=bool, default=defaults.keep_refused_files),
+        media_processing_delay_seconds=config(
+            "MEDIA_PROCESSING_DELAY", cast=float, default=defaults.media_processing_delay_seconds
+        ),
         max_image_pixels=config("MAX_IMAGE_PIXELS", cast=int, default=defaults.max_image_pixels),
         media_job_time_limit_seconds=config(
             "MEDIA_JOB_TIME_LIMIT", cast=int, default=defaults.media_job_time_limit_seconds

@@ -26,6 +26,7 @@ from workers.processing import (
     PermanentProcessingError,
     ProcessingOptions,
     ProcessingResult,
+    TypeNotAllowed,
     process_media_file,
 )
 
@@ -41,7 +42,14 @@ class MediaJobs:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store = FileStore(settings.upload_dir)
-        self.options = ProcessingOptions(settings.thumbnail_sizes, settings.max_image_pixels)
+        self.options = ProcessingOptions(
+            thumbnail_sizes=settings.thumbnail_sizes,
+            max_image_pixels=settings.max_image_pixels,
+            web_size=settings.web_version_size,
+            derivative_format=settings.derivative_format,
+            keep_gps=settings.store_gps,
+            allowed_types=settings.allowed_types,
+        )
         self._database: Database | None = None
         self._connecting = asyncio.Lock()
 
@@ -75,6 +83,8 @@ class MediaJobs:
             result = await asyncio.to_thread(self._process, upload_id)
         except PermanentProcessingError as failure:
             detected = failure.detected_type if isinstance(failure, DetectedButFailed) else None
+            if isinstance(failure, TypeNotAllowed) and not self.settings.keep_refused_files:
+                await self.store.delete(upload_id)
             await queries.mark_failed(
                 database, upload_id, str(failure), detected_type=detected, processing_time_ms=_ms_since(started)
             )

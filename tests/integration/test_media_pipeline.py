@@ -117,3 +117,20 @@ def test_hostile_or_broken_image_fails_with_a_reason_and_server_keeps_serving(
     # The server and its worker go on: the next upload is processed.
     follow_up = upload_bytes(http, shared_server, (TESTDATA_MEDIA / "hopper.png").read_bytes())
     assert wait_for_asset(http, shared_server, follow_up)["status"] == "ready"
+
+
+@pytest.mark.parametrize(("keep", "kept"), [("true", True), ("false", False)])
+def test_default_allow_list_refuses_other_types_keeping_or_deleting_the_bytes(
+    server_with, http: httpx.Client, keep: str, kept: bool
+) -> None:
+    server = server_with(ALLOWED_TYPES="image/*,video/*,audio/*", KEEP_REFUSED_FILES=keep)
+    upload_id = upload_bytes(http, server, b"%PDF-1.7 a document", "report.pdf")
+
+    asset = wait_for_asset(http, server, upload_id)
+
+    assert (asset["status"], asset["error"], asset["detected_type"]) == (
+        "failed",
+        "type not allowed: application/pdf",
+        "application/pdf",
+    )
+    assert (server.data_dir / "uploads" / upload_id).exists() is kept

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from tests.servers import TESTDATA_MEDIA
-from workers.processing import DetectedButFailed, ProcessingOptions, process_media_file
+from workers.processing import DetectedButFailed, ProcessingOptions, TypeNotAllowed, process_media_file
 from workers.processing.sniff import detect_type
 
 OPTIONS = ProcessingOptions(thumbnail_sizes=(64, 256), max_image_pixels=100_000_000)
@@ -104,11 +104,20 @@ def test_pixel_limit_is_checked_before_decoding(tmp_path: Path) -> None:
         process_media_file(source, tmp_path, options)
 
 
-def test_file_that_is_no_media_is_recorded_with_its_size(tmp_path: Path) -> None:
+def test_file_of_an_allowed_other_type_is_recorded_with_its_size(tmp_path: Path) -> None:
     document = tmp_path / "notes.txt"
     document.write_bytes(b"just some text\n")
+    anything = ProcessingOptions(thumbnail_sizes=(64,), max_image_pixels=10**8, allowed_types=("*",))
 
     with document.open("rb") as source:
-        result = process_media_file(source, tmp_path / "out", OPTIONS)
+        result = process_media_file(source, tmp_path / "out", anything)
 
     assert (result.detected_type, result.details["size"], result.derivatives) == ("application/octet-stream", 15, [])
+
+
+def test_types_outside_the_allow_list_are_refused_by_default(tmp_path: Path) -> None:
+    document = tmp_path / "notes.pdf"
+    document.write_bytes(b"%PDF-1.7 not really")
+
+    with document.open("rb") as source, pytest.raises(TypeNotAllowed, match="type not allowed: application/pdf"):
+        process_media_file(source, tmp_path / "out", OPTIONS)

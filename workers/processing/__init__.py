@@ -15,6 +15,16 @@ from workers.processing.sniff import detect_type
 class ProcessingOptions:
     thumbnail_sizes: tuple[int, ...]
     max_image_pixels: int
+    web_size: int = 2048  # longest side of the optimised web version of an image
+    derivative_format: str = "auto"  # "auto" (JPEG, or WebP with transparency), "jpeg" or "webp"
+    keep_gps: bool = False  # record GPS coordinates in the asset's metadata (never in derivatives)
+    allowed_types: tuple[str, ...] = ("image/*", "video/*", "audio/*")
+
+
+def is_allowed(mime: str, allowed_types: tuple[str, ...]) -> bool:
+    """``image/jpeg`` against patterns such as ``image/*``, ``application/pdf`` or ``*``."""
+    major = mime.split("/", 1)[0]
+    return any(pattern in ("*", "*/*", mime, f"{major}/*") for pattern in allowed_types)
 
 
 @dataclass
@@ -36,8 +46,17 @@ class DetectedButFailed(PermanentProcessingError):
         self.detected_type = detected_type
 
 
+class TypeNotAllowed(DetectedButFailed):
+    """The file is of a type ALLOWED_TYPES does not admit."""
+
+    def __init__(self, detected_type: str) -> None:
+        super().__init__(detected_type, f"type not allowed: {detected_type}")
+
+
 def process_media_file(source: BinaryIO, output_dir: Path, options: ProcessingOptions) -> ProcessingResult:
     detected = detect_type(source)
+    if not is_allowed(detected.mime, options.allowed_types):
+        raise TypeNotAllowed(detected.mime)
     if detected.kind != "image":
         source.seek(0, 2)
         return ProcessingResult(detected_type=detected.mime, details={"size": source.tell()})
@@ -62,5 +81,7 @@ __all__ = [
     "ProcessingOptions",
     "ProcessingResult",
     "TransientProcessingError",
+    "TypeNotAllowed",
+    "is_allowed",
     "process_media_file",
 ]
