@@ -43,7 +43,7 @@ def _forwarded_allow_ips(settings: Settings) -> str | None:
 def _cleanup(settings: Settings, arguments: argparse.Namespace) -> int:
     import asyncio
 
-    from app.main import clean_up_expired
+    from app.maintenance import clean_up_expired
 
     if settings.upload_expiration_seconds <= 0:
         print("tusmedia cleanup: UPLOAD_EXPIRATION is 0, so uploads never expire", file=sys.stderr)
@@ -78,6 +78,24 @@ def _worker(settings: Settings, arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _reprocess(settings: Settings, arguments: argparse.Namespace) -> int:
+    import asyncio
+
+    from app.maintenance import reprocess
+
+    if bool(arguments.ids) == arguments.failed:
+        print("tusmedia reprocess: name asset ids, or --failed for every failed asset", file=sys.stderr)
+        return 2
+    requeued = asyncio.run(reprocess(settings, None if arguments.failed else arguments.ids))
+    print(f"queued {len(requeued)} asset(s) for processing")
+    if arguments.ids and len(requeued) < len(arguments.ids):
+        skipped = sorted(set(arguments.ids) - set(requeued))
+        print(f"not queued (unknown, or still uploading or processing): {' '.join(skipped)}", file=sys.stderr)
+    if requeued and settings.in_process_worker:
+        print(f"no broker is configured: the running server sends them within {settings.recovery_interval_seconds:g} s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tusmedia", description=__doc__)
     parser.add_argument("--env-file", default=".env", help="settings file read before the environment (default: .env)")
@@ -95,6 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     cleanup = commands.add_parser("cleanup", help="remove expired unfinished uploads now (the server also does it)")
     cleanup.set_defaults(run=_cleanup)
+
+    again = commands.add_parser("reprocess", help="queue assets for processing again")
+    again.add_argument("ids", nargs="*", help="asset (upload) ids")
+    again.add_argument("--failed", action="store_true", help="every asset whose processing failed")
+    again.set_defaults(run=_reprocess)
     return parser
 
 

@@ -16,12 +16,12 @@ from starlette.responses import PlainTextResponse, Response
 from app.api.assets import ApiError, AssetsApi, render_api_error
 from app.db import open_database
 from app.db.migrations import migrate
-from app.lifecycle import Dispatch, UploadLifecycle
+from app.lifecycle import UploadLifecycle
 from app.recovery import redispatch, sweep_periodically
 from app.storage.filestore import FileStore
 from app.tus.context import TusContext, TusSettings
 from app.tus.errors import TusError, render_tus_error, tus_headers
-from app.tus.expiration import remove_expired, remove_expired_periodically
+from app.tus.expiration import remove_expired_periodically
 from app.tus.locks import UploadLocks
 from app.tus.routes import tus_routes
 from app.tus.shared_locks import SharedUploadLocks
@@ -189,28 +189,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     # For the server's shutdown, which must stop open PATCH bodies before waiting for requests to end.
     app.state.upload_locks = locks
     return app
-
-
-async def clean_up_expired(settings: Settings) -> list[str]:
-    """``tusmedia cleanup``: remove expired uploads from another process than the server's."""
-    database = open_database(settings.database_url)
-    await database.connect()
-    try:
-        await migrate(database)
-
-        async def no_dispatch(upload_id: str) -> None:
-            raise RuntimeError("clean-up never completes an upload")
-
-        never: Dispatch = no_dispatch
-        lifecycle = UploadLifecycle(database, never, settings.derivatives_dir, OFFSET_RECORD_INTERVAL_SECONDS)
-        locks = upload_locks(settings)
-        try:
-            return await remove_expired(tus_context(settings, FileStore(settings.upload_dir), lifecycle, locks))
-        finally:
-            if isinstance(locks, SharedUploadLocks):
-                await locks.stop()
-    finally:
-        await database.disconnect()
 
 
 def __getattr__(name: str) -> Starlette:

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import dramatiq
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 
 RETRY_MIN_BACKOFF_MS = 1_000
 RETRY_MAX_BACKOFF_MS = 60_000
+TIME_LIMIT_BACKSTOP_SECONDS = 60
 
 
 class MediaJobs:
@@ -79,21 +82,32 @@ class MediaJobs:
             log.info("process_media(%s): nothing to claim (already done, taken, or deleted)", upload_id)
             return
         started = time.monotonic()
+        # Each attempt writes into a folder of its own; the asset's folder is swapped in on success,
+        # so a reprocess replaces derivatives at once and a crash never leaves half of them.
+        scratch = self.settings.derivatives_dir / f".{upload_id}.attempt-{row['attempts']}"
+        limit = self.settings.media_job_time_limit_seconds
         try:
-            result = await asyncio.to_thread(self._process, upload_id)
+            async with asyncio.timeout(limit):
+                if self.settings.media_processing_delay_seconds:
+                    await asyncio.sleep(self.settings.media_processing_delay_seconds)
+                result = await asyncio.to_thread(self._process, upload_id, scratch)
+        except TimeoutError:
+            # Permanent: the same file would run out of time again. The thread doing the work cannot be
+            # stopped; it finishes in the background and its scratch folder is removed below.
+            await self._fail(database, upload_id, scratch, f"timed out after {limit} s", None, started)
+            return
         except PermanentProcessingError as failure:
             detected = failure.detected_type if isinstance(failure, DetectedButFailed) else None
             if isinstance(failure, TypeNotAllowed) and not self.settings.keep_refused_files:
                 await self.store.delete(upload_id)
-            await queries.mark_failed(
-                database, upload_id, str(failure), detected_type=detected, processing_time_ms=_ms_since(started)
-            )
-            log.info("process_media(%s): failed: %s", upload_id, failure)
+            await self._fail(database, upload_id, scratch, str(failure), detected, started)
             return
         except Exception as error:
             # Transient: hand the row back so the retry can claim it, then let Retries back off.
+            shutil.rmtree(scratch, ignore_errors=True)
             await queries.release_for_retry(database, upload_id, _one_line(error))
             raise
+        _swap_in(scratch, self.settings.derivatives_dir / upload_id)
         await queries.mark_ready(
             database,
             upload_id,
@@ -108,9 +122,16 @@ class MediaJobs:
         )
         log.info("process_media(%s): ready in %d ms", upload_id, _ms_since(started))
 
-    def _process(self, upload_id: str) -> ProcessingResult:
-        output_dir = self.settings.derivatives_dir / upload_id
-        # A reprocess starts clean, so no stale derivative outlives its replacement.
+    async def _fail(
+        self, database: Database, upload_id: str, scratch: Path, reason: str, detected: str | None, started: float
+    ) -> None:
+        shutil.rmtree(scratch, ignore_errors=True)
+        await queries.mark_failed(
+            database, upload_id, reason, detected_type=detected, processing_time_ms=_ms_since(started)
+        )
+        log.info("process_media(%s): failed: %s", upload_id, reason)
+
+    def _process(self, upload_id: str, output_dir: Path) -> ProcessingResult:
         shutil.rmtree(output_dir, ignore_errors=True)
         with self.store.open(upload_id) as source:
             return process_media_file(source, output_dir, self.options)
@@ -160,10 +181,23 @@ def declare_actors(broker: dramatiq.Broker, settings: Settings) -> MediaActors:
         max_retries=settings.media_max_retries,
         min_backoff=RETRY_MIN_BACKOFF_MS,
         max_backoff=RETRY_MAX_BACKOFF_MS,
-        time_limit=settings.media_job_time_limit_seconds * 1000,
+        # A backstop only: the actor stops its own work at the limit and records "timed out".
+        time_limit=(settings.media_job_time_limit_seconds + TIME_LIMIT_BACKSTOP_SECONDS) * 1000,
         on_retry_exhausted="media_retries_exhausted",
     )(jobs.process_media)
     return MediaActors(process_media=process, retries_exhausted=exhausted)
+
+
+def _swap_in(new: Path, current: Path) -> None:
+    """Put the ``new`` folder where ``current`` is, replacing it."""
+    if not new.exists():
+        new.mkdir(parents=True)  # a file with no derivatives still gets its (empty) folder
+    retired = current.with_name(f".{current.name}.retired")
+    shutil.rmtree(retired, ignore_errors=True)
+    if current.exists():
+        os.replace(current, retired)
+    os.replace(new, current)
+    shutil.rmtree(retired, ignore_errors=True)
 
 
 def _ms_since(started: float) -> int:

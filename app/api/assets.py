@@ -103,7 +103,8 @@ class AssetsApi:
     async def get_asset(self, request: Request) -> Response:
         principal = await identify(request)
         row = await self._visible_row(request.path_params["upload_id"], principal)
-        return JSONResponse(self._describe(request, row))
+        events = await queries.list_events(self.database, row["id"])
+        return JSONResponse({**self._describe(request, row), "events": events})
 
     async def list_assets(self, request: Request) -> Response:
         principal = await identify(request)

@@ -44,6 +44,11 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX uploads_status_created ON uploads (status, created_at, id)",
         "CREATE INDEX uploads_created ON uploads (created_at, id)",
     ],
+    [
+        # A short history per asset: received, queued, started, retried, ready, failed.
+        "CREATE TABLE asset_events (upload_id TEXT NOT NULL, at TEXT NOT NULL, event TEXT NOT NULL, detail TEXT)",
+        "CREATE INDEX asset_events_upload ON asset_events (upload_id, at)",
+    ],
 ]
 
 

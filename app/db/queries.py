@@ -12,11 +12,27 @@ import sqlalchemy as sa
 from databases import Database
 
 from app.clock import timestamp, timestamp_in
-from app.db.tables import uploads
+from app.db.tables import asset_events, uploads
 from app.vocabulary import AssetStatus, UploadInfo
 
 Row = dict[str, Any]
 _JSON_COLUMNS = ("metadata", "details", "derivatives")
+
+
+async def _change(
+    database: Database, statement: sa.Update, upload_id: str, events: list[tuple[str, str | None]]
+) -> Any:
+    """Run a conditional status change and, if it changed the row, record its events, atomically.
+    Returns the row as the statement's RETURNING clause gives it, or None when nothing matched."""
+    async with database.transaction():
+        record = await database.fetch_one(statement)
+        if record is not None:
+            now = timestamp()
+            for event, detail in events:
+                await database.execute(
+                    asset_events.insert().values(upload_id=upload_id, at=now, event=event, detail=detail)
+                )
+    return record
 
 
 def _as_dict(record: Any) -> Row:
@@ -57,7 +73,8 @@ async def record_offset(database: Database, upload_id: str, offset: int) -> None
 async def mark_queued(database: Database, upload_id: str, offset: int) -> bool:
     """The last byte landed: ``uploading -> queued``. False if the row had already moved on."""
     now = timestamp()
-    claimed = await database.fetch_one(
+    claimed = await _change(
+        database,
         uploads.update()
         .where(uploads.c.id == upload_id, uploads.c.status == AssetStatus.UPLOADING)
         .values(
@@ -68,7 +85,9 @@ async def mark_queued(database: Database, upload_id: str, offset: int) -> bool:
             queued_at=now,
             updated_at=now,
         )
-        .returning(uploads.c.id)
+        .returning(uploads.c.id),
+        upload_id,
+        [("received", f"{offset} bytes"), ("queued", None)],
     )
     return claimed is not None
 
@@ -79,7 +98,7 @@ async def claim_for_processing(database: Database, upload_id: str, lease_seconds
     The condition and the change are one statement, so a duplicate message finds nothing to claim.
     """
     now = timestamp()
-    record = await database.fetch_one(
+    statement = (
         uploads.update()
         .where(
             uploads.c.id == upload_id,
@@ -96,7 +115,17 @@ async def claim_for_processing(database: Database, upload_id: str, lease_seconds
         )
         .returning(*uploads.c)
     )
-    return None if record is None else _as_dict(record)
+    async with database.transaction():
+        record = await database.fetch_one(statement)
+        if record is None:
+            return None
+        row = _as_dict(record)
+        await database.execute(
+            asset_events.insert().values(
+                upload_id=upload_id, at=now, event="started", detail=f"attempt {row['attempts']}"
+            )
+        )
+    return row
 
 
 async def mark_ready(
@@ -113,7 +142,8 @@ async def mark_ready(
     processing_time_ms: int,
 ) -> None:
     now = timestamp()
-    await database.execute(
+    await _change(
+        database,
         uploads.update()
         .where(uploads.c.id == upload_id, uploads.c.status == AssetStatus.PROCESSING)
         .values(
@@ -131,6 +161,9 @@ async def mark_ready(
             updated_at=now,
             lease_until=None,
         )
+        .returning(uploads.c.id),
+        upload_id,
+        [("ready", f"{processing_time_ms} ms")],
     )
 
 
@@ -154,13 +187,17 @@ async def mark_failed(
         values["detected_type"] = detected_type
     if processing_time_ms is not None:
         values["processing_time_ms"] = processing_time_ms
-    await database.execute(
+    await _change(
+        database,
         uploads.update()
         .where(
             uploads.c.id == upload_id,
             uploads.c.status.in_([AssetStatus.QUEUED, AssetStatus.PROCESSING]),
         )
         .values(**values)
+        .returning(uploads.c.id),
+        upload_id,
+        [("failed", reason)],
     )
 
 
@@ -196,7 +233,47 @@ async def list_uploads(
 
 
 async def delete_upload(database: Database, upload_id: str) -> None:
-    await database.execute(uploads.delete().where(uploads.c.id == upload_id))
+    async with database.transaction():
+        await database.execute(asset_events.delete().where(asset_events.c.upload_id == upload_id))
+        await database.execute(uploads.delete().where(uploads.c.id == upload_id))
+
+
+async def list_events(database: Database, upload_id: str) -> list[Row]:
+    records = await database.fetch_all(
+        sa.select(asset_events.c.at, asset_events.c.event, asset_events.c.detail)
+        .where(asset_events.c.upload_id == upload_id)
+        .order_by(asset_events.c.at)
+    )
+    return [dict(record._mapping) for record in records]
+
+
+# A queued_at this old makes the next recovery sweep send the job, from whichever process runs it.
+LONG_AGO = "1970-01-01T00:00:00.000000Z"
+
+
+async def requeue(database: Database, upload_ids: list[str] | None, reason: str) -> list[str]:
+    """``failed`` or ``ready`` rows back to ``queued`` for another run: the given ids, or every failed
+    row when ``upload_ids`` is None. Returns the ids requeued. Marked as long queued, so the next
+    recovery sweep sends them even when no broker is reachable from here."""
+    condition: sa.ColumnElement[bool] = uploads.c.status.in_([AssetStatus.FAILED, AssetStatus.READY])
+    if upload_ids is None:
+        condition = uploads.c.status == AssetStatus.FAILED
+    else:
+        condition = sa.and_(condition, uploads.c.id.in_(upload_ids))
+    async with database.transaction():
+        records = await database.fetch_all(
+            uploads.update()
+            .where(condition)
+            .values(status=AssetStatus.QUEUED, error=None, queued_at=LONG_AGO, updated_at=timestamp())
+            .returning(uploads.c.id)
+        )
+        requeued = [record._mapping["id"] for record in records]
+        now = timestamp()
+        for upload_id in requeued:
+            await database.execute(
+                asset_events.insert().values(upload_id=upload_id, at=now, event="queued", detail=reason)
+            )
+    return requeued
 
 
 async def ids_to_redispatch(database: Database, queued_before: str | None) -> list[str]:
@@ -216,8 +293,12 @@ async def ids_to_redispatch(database: Database, queued_before: str | None) -> li
 
 async def release_for_retry(database: Database, upload_id: str, reason: str) -> None:
     """A transient failure: ``processing -> queued`` keeping the reason, so the retry can claim it."""
-    await database.execute(
+    await _change(
+        database,
         uploads.update()
         .where(uploads.c.id == upload_id, uploads.c.status == AssetStatus.PROCESSING)
         .values(status=AssetStatus.QUEUED, error=reason, lease_until=None, updated_at=timestamp())
+        .returning(uploads.c.id),
+        upload_id,
+        [("retried", reason)],
     )

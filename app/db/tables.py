@@ -34,3 +34,12 @@ uploads = sa.Table(
     sa.Column("processing_time_ms", sa.Integer),
     sa.Column("lease_until", sa.Text),
 )
+
+asset_events = sa.Table(
+    "asset_events",
+    metadata,
+    sa.Column("upload_id", sa.Text, nullable=False),
+    sa.Column("at", sa.Text, nullable=False),
+    sa.Column("event", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text),
+)

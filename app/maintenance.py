@@ -1,0 +1,62 @@
+"""What the command line does besides serving: clean-up sweeps and reprocessing, from another process."""
+
+from __future__ import annotations
+
+import asyncio
+
+from app.db import open_database, queries
+from app.db.migrations import migrate
+from app.lifecycle import Dispatch, UploadLifecycle
+from app.main import OFFSET_RECORD_INTERVAL_SECONDS, tus_context, upload_locks
+from app.storage.filestore import FileStore
+from app.tus.expiration import remove_expired
+from app.tus.shared_locks import SharedUploadLocks
+from config import Settings
+from workers.broker import create_broker
+from workers.media import declare_actors
+
+
+async def clean_up_expired(settings: Settings) -> list[str]:
+    """``tusmedia cleanup``: remove expired uploads from another process than the server's."""
+    database = open_database(settings.database_url)
+    await database.connect()
+    try:
+        await migrate(database)
+
+        async def no_dispatch(upload_id: str) -> None:
+            raise RuntimeError("clean-up never completes an upload")
+
+        never: Dispatch = no_dispatch
+        lifecycle = UploadLifecycle(database, never, settings.derivatives_dir, OFFSET_RECORD_INTERVAL_SECONDS)
+        locks = upload_locks(settings)
+        try:
+            return await remove_expired(tus_context(settings, FileStore(settings.upload_dir), lifecycle, locks))
+        finally:
+            if isinstance(locks, SharedUploadLocks):
+                await locks.stop()
+    finally:
+        await database.disconnect()
+
+
+async def reprocess(settings: Settings, upload_ids: list[str] | None) -> list[str]:
+    """``tusmedia reprocess``: queue assets again (the given ones, or every failed one when None).
+
+    With a broker the jobs are sent at once; without one, the running server's recovery sweep sends
+    them within RECOVERY_INTERVAL seconds, because only it holds the in-memory queue.
+    """
+    database = open_database(settings.database_url)
+    await database.connect()
+    try:
+        await migrate(database)
+        requeued = await queries.requeue(database, upload_ids, "reprocess requested")
+    finally:
+        await database.disconnect()
+    if requeued and not settings.in_process_worker:
+        broker = create_broker(settings)
+        try:
+            actors = declare_actors(broker, settings)
+            for upload_id in requeued:
+                await asyncio.to_thread(actors.process_media.send, upload_id)
+        finally:
+            broker.close()
+    return requeued

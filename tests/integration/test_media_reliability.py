@@ -1,0 +1,149 @@
+"""No job is lost or done twice: event history, time limits, reprocessing, and a worker killed mid-job."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from tests.servers import (
+    REPO_ROOT,
+    TESTDATA_MEDIA,
+    Server,
+    process_env,
+    start_process,
+    start_server,
+    upload_bytes,
+    wait_for_asset,
+)
+
+
+def _events(asset: dict) -> list[str]:
+    return [event["event"] for event in asset["events"]]
+
+
+def _reprocess(data_dir: Path, *arguments: str, settings: dict[str, str] | None = None) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "reprocess", *arguments],
+        cwd=REPO_ROOT,
+        env=process_env(data_dir, settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_an_asset_keeps_its_event_history(shared_server: Server, http: httpx.Client) -> None:
+    upload_id = upload_bytes(http, shared_server, (TESTDATA_MEDIA / "hopper.jpg").read_bytes())
+
+    asset = wait_for_asset(http, shared_server, upload_id)
+
+    assert _events(asset) == ["received", "queued", "started", "ready"]
+    assert asset["events"][0]["detail"] == f"{asset['length']} bytes"
+    assert all(event["at"].endswith("Z") for event in asset["events"])
+
+
+def test_a_job_over_its_time_limit_fails_timed_out_and_reprocess_failed_brings_it_back(
+    tmp_path: Path, http: httpx.Client
+) -> None:
+    data_dir = tmp_path / "data"
+    slow = start_server(data_dir, {"MEDIA_PROCESSING_DELAY": "3", "MEDIA_JOB_TIME_LIMIT": "1"})
+    try:
+        upload_id = upload_bytes(http, slow, (TESTDATA_MEDIA / "hopper.png").read_bytes())
+        failed = wait_for_asset(http, slow, upload_id)
+    finally:
+        slow.stop()
+    assert (failed["status"], failed["error"], failed["attempts"]) == ("failed", "timed out after 1 s", 1)
+
+    server = start_server(data_dir, {"RECOVERY_INTERVAL": "0.5"})
+    try:
+        output = _reprocess(data_dir, "--failed")
+        assert "queued 1 asset(s)" in output
+        asset = wait_for_asset(http, server, upload_id, timeout=20)
+    finally:
+        server.stop()
+
+    assert (asset["status"], asset["error"], asset["attempts"]) == ("ready", None, 2)
+    assert _events(asset) == ["received", "queued", "started", "failed", "queued", "started", "ready"]
+    assert asset["events"][4]["detail"] == "reprocess requested"
+
+
+def test_reprocessing_a_ready_asset_replaces_its_derivatives(
+    server_with: Callable[..., Server], http: httpx.Client
+) -> None:
+    server = server_with(RECOVERY_INTERVAL="0.5")
+    upload_id = upload_bytes(http, server, (TESTDATA_MEDIA / "hopper.jpg").read_bytes())
+    first = wait_for_asset(http, server, upload_id)
+    folder = server.data_dir / "derivatives" / upload_id
+    before = {path.name: path.stat().st_ino for path in folder.iterdir()}
+
+    assert "queued 1 asset(s)" in _reprocess(server.data_dir, upload_id)
+    deadline = time.monotonic() + 20
+    asset = first
+    while time.monotonic() < deadline and _events(asset).count("ready") < 2:
+        time.sleep(0.1)
+        asset = http.get(f"{server.base_url}/api/assets/{upload_id}").json()
+
+    assert _events(asset).count("ready") == 2
+    after = {path.name: path.stat().st_ino for path in folder.iterdir()}
+    assert sorted(after) == sorted(before) == sorted(asset["derivatives"])
+    assert all(after[name] != before[name] for name in after), "every derivative was written anew"
+    leftovers = [path.name for path in folder.parent.iterdir() if path.name.startswith(".")]
+    assert leftovers == []
+
+
+def test_reprocess_refuses_without_ids_or_failed(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "reprocess"],
+        cwd=REPO_ROOT,
+        env=process_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 2
+    assert "--failed" in result.stderr
+
+
+def test_a_worker_killed_mid_job_is_replaced_and_the_asset_is_processed_exactly_once(
+    tmp_path: Path, redis_settings: dict[str, str], http: httpx.Client
+) -> None:
+    data_dir = tmp_path / "data"
+    # A short time limit gives a short lease (twice the limit), so the lost job is found again quickly.
+    settings = {**redis_settings, "MEDIA_JOB_TIME_LIMIT": "3", "RECOVERY_INTERVAL": "0.5"}
+    server = start_server(data_dir, settings)
+    slow_worker = start_process(
+        ["worker"], process_env(data_dir, {**settings, "MEDIA_PROCESSING_DELAY": "2.5"}), data_dir / "slow.log"
+    )
+    fresh_worker = None
+    try:
+        upload_id = upload_bytes(http, server, (TESTDATA_MEDIA / "hopper.jpg").read_bytes())
+        assert wait_for_asset(http, server, upload_id, ("processing",), timeout=20)["status"] == "processing"
+        slow_worker.process.send_signal(signal.SIGKILL)
+        slow_worker.process.wait(10)
+
+        fresh_worker = start_process(["worker"], process_env(data_dir, settings), data_dir / "fresh.log")
+        asset = wait_for_asset(http, server, upload_id, timeout=30)
+        # A late duplicate (the broker redelivering the dead worker's message) must find nothing to do.
+        time.sleep(1)
+        asset = http.get(f"{server.base_url}/api/assets/{upload_id}").json()
+    finally:
+        if fresh_worker is not None:
+            fresh_worker.stop()
+        slow_worker.stop()
+        server.stop()
+
+    assert asset["status"] == "ready", asset
+    assert _events(asset).count("ready") == 1
+    assert _events(asset).count("started") == 2
+    assert asset["attempts"] == 2
+    folder = data_dir / "derivatives" / upload_id
+    assert sorted(path.name for path in folder.iterdir()) == sorted(asset["derivatives"])
