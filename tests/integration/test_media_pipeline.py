@@ -5,10 +5,13 @@ from __future__ import annotations
 import io
 
 import httpx
+import pillow_heif
 import pytest
 from PIL import Image
 
 from tests.servers import TESTDATA_MEDIA, Server, upload_bytes, wait_for_asset
+
+pillow_heif.register_heif_opener()  # to write the HEIC test file; the server registers its own
 
 READY = [
     # file, format, width, height (upright)
@@ -24,6 +27,8 @@ READY = [
     ("iss634.gif", "GIF", 245, 245),
     ("portrait_orientation_6.jpg", "JPEG", 480, 640),
 ]
+
+WEB_VERSION, WEB_VERSION_SIZE = "web", 2048  # the default WEB_VERSION_SIZE
 
 FAILED = [
     ("truncated_jpeg.jpg", "truncated"),
@@ -50,8 +55,9 @@ def test_image_ends_ready_with_dimensions_and_thumbnails(
     assert (asset["format"], asset["width"], asset["height"]) == (image_format, width, height)
     assert asset["detected_type"].startswith("image/")
     assert asset["processing_time_ms"] >= 0
+    extension = "webp" if asset["details"]["has_alpha"] else "jpg"
     assert sorted(asset["derivatives"]) == sorted(
-        f"thumb_{size}.{'webp' if asset['details']['has_alpha'] else 'jpg'}" for size in (256, 1024)
+        [*(f"thumb_{size}.{extension}" for size in (256, 1024)), f"{WEB_VERSION}.{extension}"]
     )
     for name in asset["derivatives"]:
         thumbnail = _derivative(http, asset, name)
@@ -60,6 +66,9 @@ def test_image_ends_ready_with_dimensions_and_thumbnails(
         assert (thumbnail.width >= thumbnail.height) == (width >= height)
         assert not thumbnail.getexif()
         assert thumbnail.mode in ("RGB", "RGBA", "L")
+    web = _derivative(http, asset, f"{WEB_VERSION}.{extension}")
+    assert max(web.size) == min(WEB_VERSION_SIZE, max(width, height))
+    assert asset["details"]["blurhash"]
 
 
 def test_portrait_orientation_6_thumbnails_are_upright_red_on_the_right(
@@ -99,6 +108,27 @@ def test_animated_gif_records_its_frames(shared_server: Server, http: httpx.Clie
     upload_id = upload_bytes(http, shared_server, (TESTDATA_MEDIA / "iss634.gif").read_bytes())
 
     assert wait_for_asset(http, shared_server, upload_id)["details"]["frames"] == 42
+
+
+def test_heic_upload_ends_ready_with_upright_dimensions(shared_server: Server, http: httpx.Client) -> None:
+    # A phone-style HEIC: stored landscape, turned upright by its orientation (red top half ends on the right).
+    photo = Image.new("RGB", (640, 480), (255, 0, 0))
+    photo.paste((0, 0, 255), (0, 240, 640, 480))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    heic = io.BytesIO()
+    photo.save(heic, "HEIF", exif=exif.tobytes(), quality=90)
+    upload_id = upload_bytes(http, shared_server, heic.getvalue(), "IMG_0001.HEIC")
+
+    asset = wait_for_asset(http, shared_server, upload_id)
+
+    assert asset["status"] == "ready", asset["error"]
+    assert (asset["format"], asset["width"], asset["height"]) == ("HEIF", 480, 640)
+    assert asset["detected_type"] in ("image/heic", "image/heif")
+    assert sorted(asset["derivatives"]) == ["thumb_1024.jpg", "thumb_256.jpg", "web.jpg"]
+    thumbnail = _derivative(http, asset, "thumb_256.jpg").convert("RGB")
+    assert thumbnail.size == (192, 256)
+    assert thumbnail.getpixel((150, 128))[0] > 200, "right half should be red"
 
 
 @pytest.mark.parametrize(("filename", "reason"), FAILED)

@@ -50,7 +50,7 @@ def test_server_only_enqueues_and_a_separate_worker_makes_the_asset_ready(
 
     assert asset["status"] == "ready", asset["error"]
     assert (asset["width"], asset["height"]) == (480, 640)
-    assert set(asset["derivatives"]) == {"thumb_256.jpg", "thumb_1024.jpg"}
+    assert set(asset["derivatives"]) == {"thumb_256.jpg", "thumb_1024.jpg", "web.jpg"}
 
 
 def test_worker_without_a_broker_refuses_to_start_with_a_reason(tmp_path: Path) -> None:

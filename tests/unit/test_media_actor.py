@@ -95,6 +95,7 @@ def test_a_duplicate_message_does_no_double_work(
     assert sorted(path.name for path in (settings.derivatives_dir / upload_id).iterdir()) == [
         "thumb_1024.jpg",
         "thumb_256.jpg",
+        "web.jpg",
     ]
 
 
