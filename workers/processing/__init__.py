@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from workers.processing.av import process_av
 from workers.processing.errors import PermanentProcessingError, ProcessingError, TransientProcessingError
 from workers.processing.images import process_image
 from workers.processing.sniff import detect_type
@@ -57,11 +58,25 @@ def process_media_file(source: BinaryIO, output_dir: Path, options: ProcessingOp
     detected = detect_type(source)
     if not is_allowed(detected.mime, options.allowed_types):
         raise TypeNotAllowed(detected.mime)
+    if detected.kind in ("video", "audio"):
+        try:
+            media = process_av(source, output_dir, options, detected)
+        except PermanentProcessingError as error:
+            raise DetectedButFailed(detected.mime, str(error)) from None
+        return ProcessingResult(
+            detected_type=detected.mime,
+            width=media.width,
+            height=media.height,
+            duration_seconds=media.duration_seconds,
+            format=media.format,
+            details=media.details,
+            derivatives=media.derivatives,
+        )
     if detected.kind != "image":
         source.seek(0, 2)
         return ProcessingResult(detected_type=detected.mime, details={"size": source.tell()})
     try:
-        image = process_image(source, output_dir, options.thumbnail_sizes, options.max_image_pixels)
+        image = process_image(source, output_dir, options)
     except PermanentProcessingError as error:
         raise DetectedButFailed(detected.mime, str(error)) from None
     return ProcessingResult(
