@@ -10,7 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import redis
 
+from config import load_settings
+from tests.conftest import REDIS_TEST_URL
 from tests.servers import (
     REPO_ROOT,
     TESTDATA_MEDIA,
@@ -21,6 +24,8 @@ from tests.servers import (
     upload_bytes,
     wait_for_asset,
 )
+from workers.broker import create_broker
+from workers.media import declare_actors
 
 
 def _events(asset: dict) -> list[str]:
@@ -147,3 +152,30 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_asset_is_processed_exactly_
     assert asset["attempts"] == 2
     folder = data_dir / "derivatives" / upload_id
     assert sorted(path.name for path in folder.iterdir()) == sorted(asset["derivatives"])
+
+
+def test_the_same_message_sent_twice_through_redis_is_processed_once(
+    tmp_path: Path, redis_settings: dict[str, str], http: httpx.Client
+) -> None:
+    data_dir = tmp_path / "data"
+    server = start_server(data_dir, redis_settings)
+    worker = None
+    settings = load_settings(env_file=None, environ=process_env(data_dir, redis_settings))
+    broker = create_broker(settings)
+    try:
+        upload_id = upload_bytes(http, server, (TESTDATA_MEDIA / "hopper.png").read_bytes())
+        declare_actors(broker, settings).process_media.send(upload_id)  # a duplicate of the server's message
+        queue = f"dramatiq:{redis_settings['QUEUE_NAMESPACE']}.media"
+        assert redis.Redis.from_url(REDIS_TEST_URL).llen(queue) == 2
+        worker = start_process(["worker"], process_env(data_dir, redis_settings), data_dir / "worker.log")
+        wait_for_asset(http, server, upload_id)
+        time.sleep(1)  # time for the second message to be consumed too
+        asset = http.get(f"{server.base_url}/api/assets/{upload_id}").json()
+    finally:
+        broker.close()
+        if worker is not None:
+            worker.stop()
+        server.stop()
+
+    assert asset["status"] == "ready"
+    assert (_events(asset).count("started"), _events(asset).count("ready"), asset["attempts"]) == (1, 1, 1)
