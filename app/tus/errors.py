@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from app.storage import OffsetMismatch, UploadNotFound
 from app.tus.headers import TUS_RESUMABLE, TUS_VERSION
 
 log = logging.getLogger(__name__)
@@ -20,6 +23,22 @@ class TusError(Exception):
         self.status = status
         self.message = message
         self.headers = headers or {}
+
+
+@contextmanager
+def storage_errors_as_tus_errors() -> Iterator[None]:
+    """The storage layer's refusals, in HTTP terms; every protocol dialect renders them its own way."""
+    try:
+        yield
+    except UploadNotFound:
+        raise TusError(404, "upload not found") from None
+    except OffsetMismatch as mismatch:
+        # Another writer moved the offset between the request's check and its write.
+        raise TusError(
+            409,
+            f"Upload-Offset {mismatch.expected} does not match the upload's offset {mismatch.actual}",
+            {"Upload-Offset": str(mismatch.actual)},
+        ) from None
 
 
 def tus_headers(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -8,11 +8,10 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.storage import OffsetMismatch, UploadNotFound
 from app.tus.context import TusContext
 from app.tus.creation import create
 from app.tus.download import download
-from app.tus.errors import TusError
+from app.tus.errors import TusError, storage_errors_as_tus_errors
 from app.tus.head import head
 from app.tus.headers import TUS_RESUMABLE
 from app.tus.ietf import is_draft_request, serve_collection, serve_upload
@@ -49,11 +48,8 @@ def _speaks_ietf_draft(request: Request, method: str) -> bool:
 
 async def _guarded(call: Callable[[], Awaitable[Response]]) -> Response:
     try:
-        return await call()
-    except UploadNotFound:
-        raise TusError(404, "upload not found") from None
-    except OffsetMismatch as mismatch:
-        raise TusError(409, f"Upload-Offset {mismatch.expected} does not match {mismatch.actual}") from None
+        with storage_errors_as_tus_errors():
+            return await call()
     except ClientDisconnect:
         # Nobody is listening any more; the bytes that arrived are kept and recorded.
         return Response(status_code=400)

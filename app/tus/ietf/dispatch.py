@@ -8,9 +8,8 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from app.storage import OffsetMismatch, UploadNotFound
 from app.tus.context import TusContext
-from app.tus.errors import TusError
+from app.tus.errors import TusError, storage_errors_as_tus_errors
 from app.tus.ietf.creation import create
 from app.tus.ietf.fields import upload_limit
 from app.tus.ietf.resource import append, cancel, retrieve_offset
@@ -59,18 +58,13 @@ def _capabilities(context: TusContext, version: InteropVersion) -> Response:
 
 async def _answered(context: TusContext, version: InteropVersion, call: Callable[[], Awaitable[Response]]) -> Response:
     try:
-        return await call()
+        with storage_errors_as_tus_errors():
+            return await call()
     except TusError as refused:
         if refused.status == 413 and version.has_upload_limit:
             # Every size refusal, wherever in the shared code it arose, says what the limit is.
             refused.headers = {**upload_limit(context.settings.max_size, None, None), **refused.headers}
         return refusal(version, refused)
-    except UploadNotFound:
-        return refusal(version, TusError(404, "upload not found"))
-    except OffsetMismatch as mismatch:
-        # Another writer moved the offset between our check and the write; say where it is now.
-        offset = {"Upload-Offset": str(mismatch.actual)}
-        return refusal(version, TusError(409, f"the upload's offset is now {mismatch.actual}", offset))
     except ClientDisconnect:
         # Nobody is listening any more; the bytes that arrived are kept and recorded.
         return Response(status_code=400)
