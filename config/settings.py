@@ -39,6 +39,7 @@ class Settings:
     max_image_pixels: int = 100_000_000
     media_job_time_limit_seconds: int = 300
     media_max_retries: int = 3
+    media_lease_seconds: float = 60.0
     lock_wait_seconds: float = 5.0
     network_timeout_seconds: float = 60.0
     shutdown_grace_seconds: float = 10.0
@@ -57,10 +58,6 @@ class Settings:
         """With no broker configured, the server runs the media actors itself."""
         return not self.broker_url
 
-    @property
-    def processing_lease_seconds(self) -> int:
-        # Longer than a job may run, so a live job's lease never expires under it.
-        return 2 * self.media_job_time_limit_seconds
 
 
 def _sizes(value: str) -> tuple[int, ...]:
@@ -125,6 +122,7 @@ def load_settings(env_file: str | os.PathLike[str] | None = ".env", environ: dic
             "MEDIA_JOB_TIME_LIMIT", cast=int, default=defaults.media_job_time_limit_seconds
         ),
         media_max_retries=config("MEDIA_MAX_RETRIES", cast=int, default=defaults.media_max_retries),
+        media_lease_seconds=config("MEDIA_LEASE", cast=float, default=defaults.media_lease_seconds),
         lock_wait_seconds=config("LOCK_WAIT", cast=float, default=defaults.lock_wait_seconds),
         network_timeout_seconds=config("NETWORK_TIMEOUT", cast=float, default=defaults.network_timeout_seconds),
         shutdown_grace_seconds=config("SHUTDOWN_GRACE", cast=float, default=defaults.shutdown_grace_seconds),

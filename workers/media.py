@@ -77,7 +77,7 @@ class MediaJobs:
 
     async def process_media(self, upload_id: str) -> None:
         database = await self.database()
-        row = await queries.claim_for_processing(database, upload_id, self.settings.processing_lease_seconds)
+        row = await queries.claim_for_processing(database, upload_id, self.settings.media_lease_seconds)
         if row is None:
             log.info("process_media(%s): nothing to claim (already done, taken, or deleted)", upload_id)
             return
@@ -86,6 +86,7 @@ class MediaJobs:
         # so a reprocess replaces derivatives at once and a crash never leaves half of them.
         scratch = self.settings.derivatives_dir / f".{upload_id}.attempt-{row['attempts']}"
         limit = self.settings.media_job_time_limit_seconds
+        renewal = asyncio.create_task(self._keep_lease(database, upload_id))
         try:
             async with asyncio.timeout(limit):
                 if self.settings.media_processing_delay_seconds:
@@ -107,6 +108,8 @@ class MediaJobs:
             shutil.rmtree(scratch, ignore_errors=True)
             await queries.release_for_retry(database, upload_id, _one_line(error))
             raise
+        finally:
+            renewal.cancel()
         _swap_in(scratch, self.settings.derivatives_dir / upload_id)
         await queries.mark_ready(
             database,
@@ -121,6 +124,17 @@ class MediaJobs:
             processing_time_ms=_ms_since(started),
         )
         log.info("process_media(%s): ready in %d ms", upload_id, _ms_since(started))
+
+    async def _keep_lease(self, database: Database, upload_id: str) -> None:
+        """Renew the claim while the job runs: a short lease lets a dead worker's job be found soon."""
+        lease = self.settings.media_lease_seconds
+        while True:
+            await asyncio.sleep(lease / 3)
+            try:
+                if not await queries.renew_lease(database, upload_id, lease):
+                    return
+            except Exception:
+                log.warning("could not renew the lease of %s; trying again", upload_id, exc_info=True)
 
     async def _fail(
         self, database: Database, upload_id: str, scratch: Path, reason: str, detected: str | None, started: float

@@ -291,6 +291,18 @@ async def ids_to_redispatch(database: Database, queued_before: str | None) -> li
     return [record._mapping["id"] for record in records]
 
 
+async def renew_lease(database: Database, upload_id: str, lease_seconds: float) -> bool:
+    """Extend a running job's claim; False if the row is no longer ``processing`` (it was deleted, or
+    another worker took it over after this one's lease ran out)."""
+    record = await database.fetch_one(
+        uploads.update()
+        .where(uploads.c.id == upload_id, uploads.c.status == AssetStatus.PROCESSING)
+        .values(lease_until=timestamp_in(lease_seconds))
+        .returning(uploads.c.id)
+    )
+    return record is not None
+
+
 async def release_for_retry(database: Database, upload_id: str, reason: str) -> None:
     """A transient failure: ``processing -> queued`` keeping the reason, so the retry can claim it."""
     await _change(

@@ -193,3 +193,27 @@ async def test_sqlite_connections_are_reused_across_tasks(tmp_path: Path) -> Non
 
     assert count == 100
     assert opened <= 50 + 2, "sequential tasks must reuse the connections of earlier ones"
+
+
+async def test_a_renewed_lease_keeps_a_running_job_from_being_sent_again(database: Database) -> None:
+    await migrate(database)
+    upload_id = await _insert(database)
+    await queries.mark_queued(database, upload_id, 10)
+    await queries.claim_for_processing(database, upload_id, lease_seconds=-1)
+
+    assert await queries.renew_lease(database, upload_id, 60)
+
+    assert await queries.ids_to_redispatch(database, queued_before="0000") == []
+    await queries.mark_ready(
+        database,
+        upload_id,
+        detected_type="image/png",
+        width=1,
+        height=1,
+        duration_seconds=None,
+        media_format="PNG",
+        details={},
+        derivatives=[],
+        processing_time_ms=1,
+    )
+    assert not await queries.renew_lease(database, upload_id, 60), "a finished job has no lease to renew"

@@ -122,11 +122,11 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_asset_is_processed_exactly_
     tmp_path: Path, redis_settings: dict[str, str], http: httpx.Client
 ) -> None:
     data_dir = tmp_path / "data"
-    # A short time limit gives a short lease (twice the limit), so the lost job is found again quickly.
-    settings = {**redis_settings, "MEDIA_JOB_TIME_LIMIT": "3", "RECOVERY_INTERVAL": "0.5"}
+    # A short lease, so the lost job is found again quickly.
+    settings = {**redis_settings, "MEDIA_LEASE": "2", "RECOVERY_INTERVAL": "0.5"}
     server = start_server(data_dir, settings)
     slow_worker = start_process(
-        ["worker"], process_env(data_dir, {**settings, "MEDIA_PROCESSING_DELAY": "2.5"}), data_dir / "slow.log"
+        ["worker"], process_env(data_dir, {**settings, "MEDIA_PROCESSING_DELAY": "4"}), data_dir / "slow.log"
     )
     fresh_worker = None
     try:
@@ -179,3 +179,16 @@ def test_the_same_message_sent_twice_through_redis_is_processed_once(
 
     assert asset["status"] == "ready"
     assert (_events(asset).count("started"), _events(asset).count("ready"), asset["attempts"]) == (1, 1, 1)
+
+
+def test_a_job_longer_than_its_lease_keeps_it_and_runs_once(
+    server_with: Callable[..., Server], http: httpx.Client
+) -> None:
+    # Without renewal the sweep would find the lease expired after 1 s and start the job a second time.
+    server = server_with(MEDIA_LEASE="1", MEDIA_PROCESSING_DELAY="3", RECOVERY_INTERVAL="0.3")
+    upload_id = upload_bytes(http, server, (TESTDATA_MEDIA / "hopper.png").read_bytes())
+
+    asset = wait_for_asset(http, server, upload_id, timeout=20)
+
+    assert asset["status"] == "ready"
+    assert (_events(asset).count("started"), asset["attempts"]) == (1, 1)
