@@ -75,14 +75,28 @@ class TusContext:
             raise TusError(404, "upload not found")
         return info
 
-    async def refuse_if_expired(self, info: UploadInfo, offset: int) -> None:
-        if info.is_complete_at(offset) and not info.is_partial:
-            return  # finished uploads never expire
-        if has_expired(await self.store.last_write(info.id), self.settings.expiration_seconds):
+    async def live_upload(
+        self, upload_id: str, principal: Principal, *, appending: bool = False
+    ) -> tuple[UploadInfo, int]:
+        """The upload's info and offset, for a request that holds its lock: 404 when it is not the
+        caller's, 403 for an append to a final upload, 410 when it expired."""
+        info = await self.visible_info(upload_id, principal)
+        if appending and info.is_final:
+            raise TusError(403, "a final upload is assembled from its parts and takes no appends")
+        offset = await self.store.offset(upload_id)
+        if _can_expire(info, offset) and has_expired(
+            await self.store.last_write(upload_id), self.settings.expiration_seconds
+        ):
             raise TusError(410, "the upload expired; start a new one")
+        return info, offset
 
     async def expiry_headers(self, info: UploadInfo, offset: int) -> dict[str, str]:
-        if info.is_complete_at(offset) and not info.is_partial:
+        if not _can_expire(info, offset):
             return {}
         deadline = expires_at(await self.store.last_write(info.id), self.settings.expiration_seconds)
         return {} if deadline is None else {"Upload-Expires": http_date(deadline)}
+
+
+def _can_expire(info: UploadInfo, offset: int) -> bool:
+    # Finished uploads never expire; partial ones do, their bytes living on in their final upload.
+    return info.is_partial or not info.is_complete_at(offset)

@@ -32,11 +32,7 @@ async def patch(context: TusContext, request: Request, upload_id: str) -> Respon
         raise TusError(400, str(error)) from None
 
     async with context.locked(upload_id) as holder:
-        info = await context.visible_info(upload_id, principal)
-        if info.is_final:
-            raise TusError(403, "a final upload is assembled from its parts and takes no PATCH")
-        offset = await context.store.offset(upload_id)
-        await context.refuse_if_expired(info, offset)
+        info, offset = await context.live_upload(upload_id, principal, appending=True)
         if client_offset != offset:
             raise TusError(409, f"Upload-Offset {client_offset} does not match the upload's offset {offset}")
         if new_length is not None:

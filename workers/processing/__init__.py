@@ -9,7 +9,7 @@ from typing import Any, BinaryIO
 from workers.processing.av import process_av
 from workers.processing.errors import PermanentProcessingError, ProcessingError, TransientProcessingError
 from workers.processing.images import process_image
-from workers.processing.sniff import detect_type
+from workers.processing.sniff import DetectedType, detect_type
 
 
 @dataclass(frozen=True)
@@ -58,11 +58,19 @@ def process_media_file(source: BinaryIO, output_dir: Path, options: ProcessingOp
     detected = detect_type(source)
     if not is_allowed(detected.mime, options.allowed_types):
         raise TypeNotAllowed(detected.mime)
+    try:
+        return _process_by_kind(source, output_dir, options, detected)
+    except DetectedButFailed:
+        raise
+    except PermanentProcessingError as error:
+        raise DetectedButFailed(detected.mime, str(error)) from None
+
+
+def _process_by_kind(
+    source: BinaryIO, output_dir: Path, options: ProcessingOptions, detected: DetectedType
+) -> ProcessingResult:
     if detected.kind in ("video", "audio"):
-        try:
-            media = process_av(source, output_dir, options, detected)
-        except PermanentProcessingError as error:
-            raise DetectedButFailed(detected.mime, str(error)) from None
+        media = process_av(source, output_dir, options, detected)
         return ProcessingResult(
             detected_type=detected.mime,
             width=media.width,
@@ -72,21 +80,18 @@ def process_media_file(source: BinaryIO, output_dir: Path, options: ProcessingOp
             details=media.details,
             derivatives=media.derivatives,
         )
-    if detected.kind != "image":
-        source.seek(0, 2)
-        return ProcessingResult(detected_type=detected.mime, details={"size": source.tell()})
-    try:
+    if detected.kind == "image":
         image = process_image(source, output_dir, options)
-    except PermanentProcessingError as error:
-        raise DetectedButFailed(detected.mime, str(error)) from None
-    return ProcessingResult(
-        detected_type=image.mime if image.mime != "application/octet-stream" else detected.mime,
-        width=image.width,
-        height=image.height,
-        format=image.format,
-        details=image.details,
-        derivatives=image.derivatives,
-    )
+        return ProcessingResult(
+            detected_type=image.mime if image.mime != "application/octet-stream" else detected.mime,
+            width=image.width,
+            height=image.height,
+            format=image.format,
+            details=image.details,
+            derivatives=image.derivatives,
+        )
+    source.seek(0, 2)
+    return ProcessingResult(detected_type=detected.mime, details={"size": source.tell()})
 
 
 __all__ = [

@@ -21,9 +21,7 @@ async def retrieve_offset(context: TusContext, request: Request, version: Intero
     principal = await identify(request)
     # Under the lock, like every tus HEAD: a stalled append is handed over, so the offset is current.
     async with context.locked(upload_id):
-        info = await context.visible_info(upload_id, principal)
-        offset = await context.store.offset(upload_id)
-        await context.refuse_if_expired(info, offset)
+        info, offset = await context.live_upload(upload_id, principal)
         headers = await state_headers(context, version, info, offset)
     # 204 is what interop versions 3 and 4 require, and what later versions show in their examples.
     return Response(status_code=204, headers=draft_headers(version, {"Cache-Control": "no-store", **headers}))
@@ -41,11 +39,7 @@ async def append(context: TusContext, request: Request, version: InteropVersion,
     complete = version.says_complete(request.headers)
 
     async with context.locked(upload_id) as holder:
-        info = await context.visible_info(upload_id, principal)
-        if info.is_final:
-            raise TusError(403, "a final upload is assembled from its parts and takes no appends")
-        offset = await context.store.offset(upload_id)
-        await context.refuse_if_expired(info, offset)
+        info, offset = await context.live_upload(upload_id, principal, appending=True)
         if client_offset != offset:
             raise _mismatch(client_offset, offset)
         if info.is_complete_at(offset):
