@@ -24,25 +24,27 @@ def _methods(exchanges: list[dict[str, object]]) -> list[object]:
     return [exchange["method"] for exchange in exchanges]
 
 
+def _upload(node: str, server: Server, tmp_path: Path, protocol: str, **options: object) -> tuple[str, dict]:
+    """Upload a random file with tus-js-client in ``protocol``; returns its SHA-256 and the script's record."""
+    source = tmp_path / "random.bin"
+    digest = random_file(source, SIZE)
+    config = {
+        "endpoint": server.files_url,
+        "path": str(source),
+        "chunkSize": MIB,
+        "protocol": protocol,
+        "metadata": METADATA,
+        "urlStoragePath": str(tmp_path / "tus-url-storage.json"),
+        **options,
+    }
+    return digest, run_node_script(node, "ietf-upload.mjs", config)
+
+
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_tus_js_client_uploads_through_the_ietf_draft_in_chunks_byte_identical(
     server: Server, http: httpx.Client, tmp_path: Path, node: str, protocol: str
 ) -> None:
-    source = tmp_path / "random.bin"
-    digest = random_file(source, SIZE)
-
-    result = run_node_script(
-        node,
-        "ietf-upload.mjs",
-        {
-            "endpoint": server.files_url,
-            "path": str(source),
-            "chunkSize": MIB,
-            "protocol": protocol,
-            "metadata": METADATA,
-            "urlStoragePath": str(tmp_path / "tus-url-storage.json"),
-        },
-    )
+    digest, result = _upload(node, server, tmp_path, protocol)
 
     exchanges = result["exchanges"]
     assert _methods(exchanges) == ["POST"] + ["PATCH"] * 5
@@ -59,23 +61,8 @@ def test_tus_js_client_uploads_through_the_ietf_draft_in_chunks_byte_identical(
 def test_tus_js_client_resumes_an_aborted_ietf_draft_upload_without_creating_another(
     server: Server, http: httpx.Client, tmp_path: Path, node: str, protocol: str
 ) -> None:
-    source = tmp_path / "random.bin"
-    digest = random_file(source, SIZE)
-
-    result = run_node_script(
-        node,
-        "ietf-upload.mjs",
-        {
-            "endpoint": server.files_url,
-            "path": str(source),
-            "chunkSize": MIB,
-            "protocol": protocol,
-            "metadata": METADATA,
-            # During the third PATCH: two chunks are on the server, the third one is cut off or not acknowledged.
-            "abortAfterBytes": 2 * MIB + MIB // 2,
-            "urlStoragePath": str(tmp_path / "tus-url-storage.json"),
-        },
-    )
+    # During the third PATCH: two chunks are on the server, the third one is cut off or not acknowledged.
+    digest, result = _upload(node, server, tmp_path, protocol, abortAfterBytes=2 * MIB + MIB // 2)
 
     assert result["url"] == result["abortedUrl"]
     resumed = result["exchanges"]

@@ -115,7 +115,12 @@ async def test_ids_that_could_name_another_path_are_unknown(store: UploadStore, 
         await store.append(upload_id, 0, _chunks(b"x"))
 
 
-async def test_info_is_replaced_atomically_leaving_no_temp_file(store: UploadStore, tmp_path: Path) -> None:
-    upload_id = await _new(store)
+async def test_creating_and_updating_info_leaves_only_the_data_and_info_files(
+    store: UploadStore, tmp_path: Path
+) -> None:
+    upload_id = await _new(store, filename="a.jpg")
+
+    await store.update_info(UploadInfo(id=upload_id, length=7, owner="alice", metadata={"filename": "b.jpg"}))
 
     assert sorted(path.name for path in (tmp_path / "uploads").iterdir()) == [upload_id, f"{upload_id}.info"]
+    assert ((await store.info(upload_id)).length, (await store.info(upload_id)).metadata) == (7, {"filename": "b.jpg"})
