@@ -59,7 +59,6 @@ class Settings:
         return not self.broker_url
 
 
-
 def _sizes(value: str) -> tuple[int, ...]:
     sizes = tuple(sorted({int(part) for part in value.split(",") if part.strip()}))
     if not sizes or sizes[0] <= 0:
