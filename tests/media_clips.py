@@ -1,4 +1,4 @@
-"""Media clips that PyAV encodes on the spot for the tests, so no media files live in the repository.
+"""Media clips that PyAV encodes on the spot for the tests, so no video or audio files live in the repository.
 
 Each frame of a video is one solid colour of ``PALETTE``, so a poster tells which frame it was made from.
 """

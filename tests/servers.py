@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-TESTDATA_MEDIA = REPO_ROOT.parent / "shared" / "testdata" / "media"
+TESTDATA_MEDIA = REPO_ROOT / "tests" / "data" / "media"
 START_TIMEOUT_SECONDS = 30
 TUS = {"Tus-Resumable": "1.0.0"}
 
@@ -120,6 +120,27 @@ def upload_bytes(client: httpx.Client, server: Server, data: bytes, filename: st
     assert response.status_code == 201, response.text
     assert response.headers["Upload-Offset"] == str(len(data))
     return response.headers["Location"].rsplit("/", 1)[1]
+
+
+def upload_state(client: httpx.Client, server: Server, location: str) -> dict[str, Any]:
+    """Everything stored of one upload: its bytes and info file, the offset HEAD reports, and its asset
+    row with its history. A refused request must leave all of it as it was."""
+    upload_id = location.rsplit("/", 1)[1]
+    uploads = server.data_dir / "uploads"
+    asset = client.get(f"{server.base_url}/api/assets/{upload_id}")
+    return {
+        "bytes": (uploads / upload_id).read_bytes(),
+        "info": (uploads / f"{upload_id}.info").read_text(),
+        "offset": client.head(location, headers=TUS).headers.get("Upload-Offset"),
+        "asset": (asset.status_code, asset.json()),
+    }
+
+
+def stored_uploads(client: httpx.Client, server: Server) -> tuple[set[str], list[str]]:
+    """The names in the upload directory and the newest asset ids: a refused creation adds to neither."""
+    names = {path.name for path in (server.data_dir / "uploads").iterdir()}
+    newest = client.get(f"{server.base_url}/api/assets", params={"limit": "200"}).json()["items"]
+    return names, [asset["id"] for asset in newest]
 
 
 FINAL_STATUSES = ("ready", "failed")

@@ -1,4 +1,4 @@
-"""Every test image of shared/testdata, uploaded through the server, ends in the state it deserves."""
+"""Every test image of tests/data/media, uploaded through the server, ends in the state it deserves."""
 
 from __future__ import annotations
 

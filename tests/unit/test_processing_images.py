@@ -1,4 +1,4 @@
-"""The pure image pipeline on the shared test media, without server, broker or database."""
+"""The pure image pipeline on the test media of tests/data/media, without server, broker or database."""
 
 from __future__ import annotations
 
