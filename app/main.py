@@ -94,6 +94,7 @@ def tus_context(
         settings=TusSettings(
             base_path=settings.tus_base_path,
             max_size=settings.max_file_size,
+            max_metadata_size=settings.max_metadata_size,
             expiration_seconds=settings.upload_expiration_seconds,
             trust_proxy_headers=settings.trust_proxy_headers,
             relative_location=settings.relative_location,

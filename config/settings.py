@@ -25,6 +25,7 @@ class Settings:
     database_url: str = "sqlite:///data/tusmedia.db"
     tus_base_path: str = "/files/"
     max_file_size: int = 500 * MIB
+    max_metadata_size: int = 16 * 1024
     redis_url: str = ""
     broker_url: str = ""
     queue_namespace: str = "tusmedia"
@@ -97,6 +98,7 @@ def load_settings(env_file: str | os.PathLike[str] | None = ".env", environ: dic
         database_url=config("DATABASE_URL", default=f"sqlite:///{data_dir / 'tusmedia.db'}"),
         tus_base_path=_base_path(config("TUS_BASE_PATH", default=defaults.tus_base_path)),
         max_file_size=config("MAX_FILE_SIZE", cast=int, default=defaults.max_file_size),
+        max_metadata_size=config("MAX_METADATA_SIZE", cast=int, default=defaults.max_metadata_size),
         redis_url=redis_url,
         broker_url=config("BROKER_URL", default=redis_url),
         queue_namespace=config("QUEUE_NAMESPACE", default=defaults.queue_namespace),

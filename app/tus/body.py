@@ -41,6 +41,14 @@ def declared_body_length(request: Request) -> int | None:
         raise TusError(400, str(error)) from None
 
 
+def carries_body(request: Request) -> bool:
+    """Whether the request has body bytes: a non-zero Content-Length, or a chunked body."""
+    declared = declared_body_length(request)
+    if declared is not None:
+        return declared > 0
+    return "transfer-encoding" in request.headers
+
+
 def room_left(context: TusContext, info: UploadInfo, offset: int) -> int:
     """How many more bytes the upload takes: up to its length, or the size limit while deferred."""
     return (info.length if info.length is not None else context.settings.max_size) - offset

@@ -23,6 +23,7 @@ from app.vocabulary import UploadInfo, is_valid_upload_id
 class TusSettings:
     base_path: str
     max_size: int
+    max_metadata_size: int
     expiration_seconds: float
     trust_proxy_headers: bool
     relative_location: bool

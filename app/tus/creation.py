@@ -8,13 +8,20 @@ from starlette.responses import Response
 
 from app.auth import Principal, identify
 from app.clock import timestamp
-from app.tus.body import declared_body_length, receive_body
+from app.tus.body import carries_body, declared_body_length, receive_body
 from app.tus.checksum import parse_upload_checksum
 from app.tus.completion import finish
 from app.tus.concatenation import check_parts, concat_header, link_parts, parse_final
 from app.tus.context import TusContext
 from app.tus.errors import TusError, tus_headers
-from app.tus.headers import OFFSET_CONTENT_TYPE, HeaderError, media_type, parse_metadata, parse_non_negative
+from app.tus.headers import (
+    OFFSET_CONTENT_TYPE,
+    HeaderError,
+    media_type,
+    parse_metadata,
+    parse_non_negative,
+    refuse_oversized,
+)
 from app.vocabulary import Concat, UploadInfo, new_upload_id
 
 
@@ -32,12 +39,17 @@ def _declared_length(request: Request) -> int | None:
 
 async def create(context: TusContext, request: Request) -> Response:
     principal = await identify(request)
+    with_body = carries_body(request)
+    if with_body and media_type(request.headers.get("content-type")) != OFFSET_CONTENT_TYPE:
+        raise TusError(415, f"a POST with a body (creation-with-upload) needs Content-Type: {OFFSET_CONTENT_TYPE}")
     concat_value = request.headers.get("upload-concat", "").strip()
     try:
-        metadata = parse_metadata(request.headers.get("upload-metadata"))
+        raw_metadata = request.headers.get("upload-metadata")
+        refuse_oversized("Upload-Metadata", raw_metadata, context.settings.max_metadata_size)
+        metadata = parse_metadata(raw_metadata)
         checksum = parse_upload_checksum(request.headers.get("upload-checksum"))
         if concat_value.startswith("final;"):
-            return await _create_final(context, request, principal, metadata, concat_value)
+            return await _create_final(context, request, principal, metadata, concat_value, with_body)
         if concat_value not in ("", "partial"):
             raise HeaderError("Upload-Concat must be 'partial' or 'final;<upload URLs>'")
         length = _declared_length(request)
@@ -46,34 +58,43 @@ async def create(context: TusContext, request: Request) -> Response:
     if length is not None and length > context.settings.max_size:
         raise _too_large(context, length)
 
-    with_body = media_type(request.headers.get("content-type")) == OFFSET_CONTENT_TYPE
-    body_length = declared_body_length(request) if with_body else None
+    body_length = declared_body_length(request)
     if body_length is not None and length is not None and body_length > length:
         raise TusError(413, f"the body ({body_length} bytes) exceeds Upload-Length {length}")
 
     concat = Concat.PARTIAL if concat_value == "partial" else None
     info = await new_upload(context, principal, length, metadata, concat)
-    async with context.locked(info.id) as holder:
-        if with_body:
-            offset = await receive_body(context, request, holder, info, 0, checksum)
-        else:
-            offset = 0
-            if length == 0:
-                # Nothing to wait for: an empty file is complete the moment it exists.
-                await finish(context, info)
-        headers = {
-            "Location": context.location(request, info.id),
-            "Upload-Offset": str(offset),
-            **await context.expiry_headers(info, offset),
-        }
+    location = context.location(request, info.id)
+    try:
+        async with context.locked(info.id) as holder:
+            if with_body:
+                offset = await receive_body(context, request, holder, info, 0, checksum)
+            else:
+                offset = 0
+                if length == 0:
+                    # Nothing to wait for: an empty file is complete the moment it exists.
+                    await finish(context, info)
+            headers = {"Location": location, "Upload-Offset": str(offset), **await context.expiry_headers(info, offset)}
+    except TusError as refused:
+        # The upload exists (a refused body leaves it empty, a cut-off one keeps what arrived): say where.
+        refused.headers.setdefault("Location", location)
+        raise
     return Response(status_code=201, headers=tus_headers(headers))
 
 
 async def _create_final(
-    context: TusContext, request: Request, principal: Principal, metadata: dict[str, str], concat_value: str
+    context: TusContext,
+    request: Request,
+    principal: Principal,
+    metadata: dict[str, str],
+    concat_value: str,
+    with_body: bool,
 ) -> Response:
-    if media_type(request.headers.get("content-type")) == OFFSET_CONTENT_TYPE and declared_body_length(request):
+    if with_body:
         raise TusError(400, "a final upload takes no body: its bytes are its parts'")
+    for name in ("Upload-Length", "Upload-Defer-Length"):
+        if name in request.headers:
+            raise TusError(400, f"a final upload takes no {name}: its length is the sum of its parts'")
     part_ids = parse_final(context, concat_value)
     length = await check_parts(context, part_ids, principal)
     if length > context.settings.max_size:

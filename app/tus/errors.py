@@ -34,11 +34,15 @@ def storage_errors_as_tus_errors() -> Iterator[None]:
         raise TusError(404, "upload not found") from None
     except OffsetMismatch as mismatch:
         # Another writer moved the offset between the request's check and its write.
-        raise TusError(
-            409,
-            f"Upload-Offset {mismatch.expected} does not match the upload's offset {mismatch.actual}",
-            {"Upload-Offset": str(mismatch.actual)},
-        ) from None
+        raise offset_mismatch(mismatch.expected, mismatch.actual) from None
+
+
+def offset_mismatch(provided: int, actual: int) -> TusError:
+    """409 for a body sent at the wrong offset, saying where the upload stands so the client can
+    resume without another HEAD."""
+    return TusError(
+        409, f"Upload-Offset {provided} does not match the upload's offset {actual}", {"Upload-Offset": str(actual)}
+    )
 
 
 def tus_headers(extra: dict[str, str] | None = None) -> dict[str, str]:

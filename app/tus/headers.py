@@ -26,6 +26,12 @@ def parse_non_negative(name: str, value: str | None) -> int:
     return int(value)
 
 
+def refuse_oversized(name: str, value: str | None, limit: int) -> None:
+    """A header longer than ``limit`` bytes (Starlette decodes header values as latin-1: a character a byte)."""
+    if value is not None and len(value) > limit:
+        raise HeaderError(f"{name} is {len(value)} bytes long; this server takes at most {limit}")
+
+
 def parse_metadata(value: str | None) -> dict[str, str]:
     """``key base64value,key2 base64value2,key3``; an empty header (tuspy 1.1 sends one) means none."""
     metadata: dict[str, str] = {}

@@ -11,7 +11,7 @@ from app.auth import identify
 from app.tus.body import declared_body_length, receive_body
 from app.tus.checksum import parse_upload_checksum
 from app.tus.context import TusContext
-from app.tus.errors import TusError, tus_headers
+from app.tus.errors import TusError, offset_mismatch, tus_headers
 from app.tus.headers import OFFSET_CONTENT_TYPE, HeaderError, media_type, parse_non_negative
 from app.vocabulary import UploadInfo
 
@@ -34,7 +34,7 @@ async def patch(context: TusContext, request: Request, upload_id: str) -> Respon
     async with context.locked(upload_id) as holder:
         info, offset = await context.live_upload(upload_id, principal, appending=True)
         if client_offset != offset:
-            raise TusError(409, f"Upload-Offset {client_offset} does not match the upload's offset {offset}")
+            raise offset_mismatch(client_offset, offset)
         if new_length is not None:
             info = await _settle_length(context, request, info, offset, new_length)
         new_offset = await receive_body(context, request, holder, info, offset, checksum)

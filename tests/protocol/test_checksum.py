@@ -9,7 +9,7 @@ import zlib
 import httpx
 import pytest
 
-from tests.servers import TUS, Server, create_upload
+from tests.servers import TUS, Server, create_upload, upload_state
 
 OCTETS = {"Content-Type": "application/offset+octet-stream"}
 BODY = b"the quick brown fox jumps over the lazy dog"
@@ -68,21 +68,58 @@ def test_unsupported_checksum_algorithm_answers_400(shared_server: Server, http:
     assert _stored(shared_server, location) == b""
 
 
-@pytest.mark.parametrize("checksum", ["sha1", "sha1 not*base64", "sha1 AAAA", "md5 YWJj"])
+def _wrong_length(algorithm: str) -> str:
+    """Valid base64 of a digest the algorithm can never produce: another algorithm's, or a few bytes."""
+    other = "md5" if algorithm != "md5" else "sha1"
+    return f"{algorithm} {_digest(other, BODY)}"
+
+
+@pytest.mark.parametrize(
+    "checksum",
+    ["sha1 AAAA", "md5 YWJj", "crc32 AAAAAAAA", _wrong_length("sha1"), _wrong_length("sha256"), _wrong_length("md5")],
+)
+def test_digest_of_the_wrong_length_is_a_mismatch_460_that_changes_nothing(
+    shared_server: Server, http: httpx.Client, checksum: str
+) -> None:
+    location = create_upload(http, shared_server, 100)
+    http.patch(location, headers={**TUS, **OCTETS, "Upload-Offset": "0"}, content=b"kept")
+    before = upload_state(http, shared_server, location)
+
+    response = http.patch(
+        location, headers={**TUS, **OCTETS, "Upload-Offset": "4", "Upload-Checksum": checksum}, content=BODY
+    )
+
+    assert response.status_code == 460
+    assert response.headers["Tus-Resumable"] == "1.0.0"
+    assert "checksum" in response.text
+    assert upload_state(http, shared_server, location) == before
+    assert before["bytes"] == b"kept"
+
+
+@pytest.mark.parametrize("checksum", ["sha1", "sha1 ====", "sha1 not*base64", "sha1 AAA", "sha1AAAA"])
 def test_malformed_upload_checksum_answers_400(shared_server: Server, http: httpx.Client, checksum: str) -> None:
     location = create_upload(http, shared_server, 10)
+    before = upload_state(http, shared_server, location)
 
     response = http.patch(
         location, headers={**TUS, **OCTETS, "Upload-Offset": "0", "Upload-Checksum": checksum}, content=b"abc"
     )
 
     assert response.status_code == 400
-    assert _stored(shared_server, location) == b""
+    assert "Upload-Checksum" in response.text or "unsupported checksum algorithm" in response.text
+    assert upload_state(http, shared_server, location) == before
 
 
-def test_creation_with_upload_verifies_the_checksum_too(shared_server: Server, http: httpx.Client) -> None:
-    headers = {**TUS, **OCTETS, "Upload-Length": "100", "Upload-Checksum": f"sha1 {_digest('sha1', b'other')}"}
+@pytest.mark.parametrize("checksum", [f"sha1 {_digest('sha1', b'other')}", "sha256 YWJj"])
+def test_creation_with_upload_verifies_the_checksum_too(
+    shared_server: Server, http: httpx.Client, checksum: str
+) -> None:
+    headers = {**TUS, **OCTETS, "Upload-Length": "100", "Upload-Checksum": checksum}
 
     response = http.post(shared_server.files_url, headers=headers, content=BODY)
 
     assert response.status_code == 460
+    # The upload was made before its body failed: it is empty, and the client is told where it is.
+    location = response.headers["Location"]
+    assert upload_state(http, shared_server, location)["bytes"] == b""
+    assert http.head(location, headers=TUS).headers["Upload-Offset"] == "0"

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from tests.servers import TUS, Server, create_upload, wait_for_asset
+from tests.servers import TUS, Server, create_upload, stored_uploads, upload_state, wait_for_asset
 
 OCTETS = {"Content-Type": "application/offset+octet-stream"}
 
@@ -108,6 +108,26 @@ def test_final_naming_something_other_than_our_partial_uploads_answers_400(
     response = _final(shared_server, http, [_partial(shared_server, http, 1, b"a"), make_url(shared_server, http)])
 
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize("finished", [True, False], ids=["finished-parts", "unfinished-parts"])
+@pytest.mark.parametrize(
+    "length_header", [{"Upload-Length": "6"}, {"Upload-Length": "99"}, {"Upload-Defer-Length": "1"}]
+)
+def test_final_with_a_length_of_its_own_answers_400_and_creates_nothing(
+    shared_server: Server, http: httpx.Client, finished: bool, length_header: dict[str, str]
+) -> None:
+    parts = [_partial(shared_server, http, 3, b"abc" if finished else None) for _ in range(2)]
+    parts_before = [upload_state(http, shared_server, part) for part in parts]
+    before = stored_uploads(http, shared_server)
+
+    response = _final(shared_server, http, parts, **length_header)
+
+    assert response.status_code == 400
+    assert response.headers["Tus-Resumable"] == "1.0.0"
+    assert "sum of its parts" in response.text
+    assert stored_uploads(http, shared_server) == before
+    assert [upload_state(http, shared_server, part) for part in parts] == parts_before
 
 
 def test_final_without_parts_answers_400(shared_server: Server, http: httpx.Client) -> None:

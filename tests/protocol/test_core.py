@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from tests.servers import TUS, Server, create_upload, wait_for_asset
+from tests.servers import TUS, Server, create_upload, upload_state, wait_for_asset
 
 OCTETS = {"Content-Type": "application/offset+octet-stream"}
 
@@ -168,11 +168,27 @@ def test_patch_at_wrong_offset_answers_409_and_keeps_bytes(
 ) -> None:
     location = create_upload(http, shared_server, 10)
     http.patch(location, headers={**TUS, **OCTETS, "Upload-Offset": "0"}, content=b"ab")
+    before = upload_state(http, shared_server, location)
 
     response = http.patch(location, headers={**TUS, **OCTETS, "Upload-Offset": client_offset}, content=b"zz")
 
     assert response.status_code == 409
-    assert _stored(shared_server, location) == b"ab"
+    # Where the upload stands, so the client resumes without another HEAD.
+    assert (response.headers["Upload-Offset"], response.headers["Tus-Resumable"]) == ("2", "1.0.0")
+    assert upload_state(http, shared_server, location) == before
+    assert before["bytes"] == b"ab"
+
+
+def test_client_resumes_from_the_offset_a_409_names(shared_server: Server, http: httpx.Client) -> None:
+    location = create_upload(http, shared_server, 6)
+    http.patch(location, headers={**TUS, **OCTETS, "Upload-Offset": "0"}, content=b"abc")
+
+    refused = http.patch(location, headers={**TUS, **OCTETS, "Upload-Offset": "0"}, content=b"abcdef")
+    resumed_at = int(refused.headers["Upload-Offset"])
+    response = http.patch(location, headers={**TUS, **OCTETS, "Upload-Offset": str(resumed_at)}, content=b"def")
+
+    assert (refused.status_code, response.status_code, response.headers["Upload-Offset"]) == (409, 204, "6")
+    assert _stored(shared_server, location) == b"abcdef"
 
 
 @pytest.mark.parametrize("client_offset", [None, "-1", "abc", "1.0", ""])

@@ -7,7 +7,7 @@ import base64
 import httpx
 import pytest
 
-from tests.servers import TUS, Server
+from tests.servers import TUS, Server, stored_uploads
 
 MAX_FILE_SIZE = 500 * 1024 * 1024
 
@@ -93,6 +93,48 @@ def test_post_with_malformed_metadata_answers_400_and_creates_nothing(
     assert response.status_code == 400
     assert "Upload-Metadata" in response.text
     assert set((shared_server.data_dir / "uploads").iterdir()) == before
+
+
+def _metadata_of_size(size: int) -> str:
+    """An ``Upload-Metadata`` header of exactly ``size`` bytes: a file name and a long value-less key."""
+    prefix = f"filename {_b64('photo.jpg')},flag"
+    return prefix + "x" * (size - len(prefix))
+
+
+@pytest.mark.parametrize("size", [16 * 1024 + 1, 1 << 20])
+def test_post_with_metadata_over_max_metadata_size_answers_400_and_creates_nothing(
+    shared_server: Server, http: httpx.Client, size: int
+) -> None:
+    before = stored_uploads(http, shared_server)
+
+    response = http.post(
+        shared_server.files_url, headers={**TUS, "Upload-Length": "5", "Upload-Metadata": _metadata_of_size(size)}
+    )
+
+    assert response.status_code == 400
+    assert response.headers["Tus-Resumable"] == "1.0.0"
+    assert response.text == f"Upload-Metadata is {size} bytes long; this server takes at most 16384\n"
+    assert stored_uploads(http, shared_server) == before
+
+
+def test_post_with_metadata_at_max_metadata_size_is_stored_whole(shared_server: Server, http: httpx.Client) -> None:
+    header = _metadata_of_size(16 * 1024)
+
+    response = http.post(shared_server.files_url, headers={**TUS, "Upload-Length": "5", "Upload-Metadata": header})
+
+    assert response.status_code == 201
+    assert http.head(response.headers["Location"], headers=TUS).headers["Upload-Metadata"] == header
+
+
+def test_max_metadata_size_is_a_setting(server_with, http: httpx.Client) -> None:
+    server = server_with(MAX_METADATA_SIZE="40")
+    fits, too_long = _metadata_of_size(40), _metadata_of_size(41)
+
+    accepted = http.post(server.files_url, headers={**TUS, "Upload-Length": "1", "Upload-Metadata": fits})
+    refused = http.post(server.files_url, headers={**TUS, "Upload-Length": "1", "Upload-Metadata": too_long})
+
+    assert (accepted.status_code, refused.status_code) == (201, 400)
+    assert "at most 40" in refused.text
 
 
 @pytest.mark.parametrize("length", [None, "-1", "abc", "1.5", "", "0x10", "1e3"])

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.servers import TESTDATA_MEDIA, TUS, Server, create_upload, wait_for_asset
+from tests.servers import TESTDATA_MEDIA, TUS, Server, create_upload, stored_uploads, wait_for_asset
 
 VERSIONS = ["3", "4", "5", "6", "7", "8"]
 # Interop 6 made application/partial-upload mandatory for appends, and added Upload-Limit and problem types.
@@ -143,6 +143,29 @@ def test_patch_at_a_wrong_offset_answers_409_with_the_correct_offset(
             "provided-offset": 1,
         }
     assert stored(shared_server, location) == b"abc"
+
+
+@pytest.mark.parametrize("version", ["3", "8"])
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"Upload-Metadata": "flag" + "x" * 16 * 1024},
+        {"Content-Disposition": 'attachment; filename="' + "x" * 16 * 1024 + '.jpg"'},
+    ],
+    ids=["upload-metadata", "content-disposition"],
+)
+def test_creation_with_metadata_over_max_metadata_size_answers_400_and_creates_nothing(
+    shared_server: Server, http: httpx.Client, version: str, header: dict[str, str]
+) -> None:
+    before = stored_uploads(http, shared_server)
+
+    response = http.post(shared_server.files_url, headers=creating(version, True, **header), content=b"abc")
+
+    assert response.status_code == 400
+    assert response.headers["Upload-Draft-Interop-Version"] == version
+    assert "this server takes at most 16384" in response.text
+    assert "Location" not in response.headers
+    assert stored_uploads(http, shared_server) == before
 
 
 @pytest.mark.parametrize("version", VERSIONS)

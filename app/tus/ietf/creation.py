@@ -15,6 +15,7 @@ from app.tus.body import receive_body
 from app.tus.context import TusContext
 from app.tus.creation import new_upload
 from app.tus.errors import TusError
+from app.tus.headers import HeaderError
 from app.tus.ietf.fields import file_metadata
 from app.tus.ietf.length import agreed_length, close_upload
 from app.tus.ietf.responses import draft_headers
@@ -25,8 +26,12 @@ from app.tus.ietf.versions import InteropVersion
 async def create(context: TusContext, request: Request, version: InteropVersion) -> Response:
     principal = await identify(request)
     complete = version.says_complete(request.headers)
+    try:
+        metadata = file_metadata(request.headers, context.settings.max_metadata_size)
+    except HeaderError as error:
+        raise TusError(400, str(error)) from None
     length = agreed_length(context, request, known=None, offset=0, complete=complete)
-    info = await new_upload(context, principal, length, file_metadata(request.headers), concat=None)
+    info = await new_upload(context, principal, length, metadata, concat=None)
     location = context.location(request, info.id)
     try:
         async with context.locked(info.id) as holder:

@@ -7,7 +7,14 @@ from email.message import Message
 
 from starlette.datastructures import Headers
 
-from app.tus.headers import OFFSET_CONTENT_TYPE, HeaderError, media_type, parse_metadata, parse_non_negative
+from app.tus.headers import (
+    OFFSET_CONTENT_TYPE,
+    HeaderError,
+    media_type,
+    parse_metadata,
+    parse_non_negative,
+    refuse_oversized,
+)
 
 # Media types that describe how bytes travel, not what the file is.
 _TRANSFER_MEDIA_TYPES = frozenset({"application/partial-upload", OFFSET_CONTENT_TYPE, ""})
@@ -36,12 +43,15 @@ def upload_limit(max_size: int, lifetime_key: str | None, seconds_left: int | No
     return {"Upload-Limit": ", ".join(members)}
 
 
-def file_metadata(headers: Headers) -> dict[str, str]:
+def file_metadata(headers: Headers, max_size: int) -> dict[str, str]:
     """What the creation request says about the file, under the keys tus metadata uses.
 
     The draft's clients name the file in ``Content-Disposition`` and its type in ``Content-Type``;
     tus-js-client in its IETF mode also sends ``Upload-Metadata``, which wins where both say something.
+    Either header over ``max_size`` is a HeaderError: what they say is stored with the upload.
     """
+    for name in ("Upload-Metadata", "Content-Disposition"):
+        refuse_oversized(name, headers.get(name), max_size)
     try:
         metadata = parse_metadata(headers.get("upload-metadata"))
     except HeaderError:

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.auth import identify
-from app.tus.body import declared_body_length, receive_body
+from app.tus.body import carries_body, receive_body
 from app.tus.context import TusContext
 from app.tus.errors import TusError
 from app.tus.headers import HeaderError, media_type, parse_non_negative
@@ -78,14 +78,7 @@ async def _append_to_complete(
     """An append to an upload that has all its bytes. Its length was known, so its last byte finished
     it even if that request said "not complete yet"; an empty request that now says "complete" is the
     client catching up, and is answered as if it had completed the upload. Anything else is refused."""
-    if complete and not _has_content(request):
+    if complete and not carries_body(request):
         headers = await state_headers(context, version, info, offset)
         return Response(status_code=204, headers=draft_headers(version, headers))
     raise UploadProblem(400, "the upload is already complete and takes no more bytes", COMPLETED_UPLOAD)
-
-
-def _has_content(request: Request) -> bool:
-    declared = declared_body_length(request)
-    if declared is not None:
-        return declared > 0
-    return "transfer-encoding" in request.headers
