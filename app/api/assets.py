@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Any
 
 from databases import Database
@@ -23,6 +24,7 @@ from config import Settings
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
+_PAGE_SIZE = re.compile(r"[0-9]{1,19}")
 
 
 class ApiError(Exception):
@@ -49,6 +51,16 @@ def _decode_cursor(cursor: str) -> tuple[str, str]:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise ApiError(400, "malformed cursor") from None
     return created_at, upload_id
+
+
+def _page_size(text: str | None) -> int:
+    if text is None:
+        return DEFAULT_PAGE_SIZE
+    # ASCII digits, and few of them: str.isdigit() is true for "²", which int() cannot read, and int()
+    # refuses strings of more than 4300 digits.
+    if _PAGE_SIZE.fullmatch(text) is None or not 1 <= int(text) <= MAX_PAGE_SIZE:
+        raise ApiError(400, f"limit must be a whole number from 1 to {MAX_PAGE_SIZE}")
+    return int(text)
 
 
 class AssetsApi:
@@ -112,10 +124,7 @@ class AssetsApi:
         if status_filter is not None and status_filter not in AssetStatus.__members__.values():
             allowed = ", ".join(AssetStatus)
             raise ApiError(400, f"unknown status {status_filter[:40]!r}; use one of {allowed}")
-        limit_text = request.query_params.get("limit", str(DEFAULT_PAGE_SIZE))
-        if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_PAGE_SIZE:
-            raise ApiError(400, f"limit must be a whole number from 1 to {MAX_PAGE_SIZE}")
-        limit = int(limit_text)
+        limit = _page_size(request.query_params.get("limit"))
         cursor = request.query_params.get("cursor")
         rows = await queries.list_uploads(
             self.database,

@@ -13,35 +13,50 @@ from starlette.responses import Response, StreamingResponse
 from app.auth import identify
 from app.tus.context import TusContext
 from app.tus.errors import TusError, tus_headers
+from app.tus.headers import HeaderError, parse_non_negative
 from app.vocabulary import UploadInfo
 
 READ_BYTES = 1024 * 1024
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
 # Shown in the browser; anything else (HTML, SVG, scripts) is only ever offered as a file to save,
 # so an upload can never run script on this server's origin.
 _INLINE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "image/avif", "video/", "audio/")
 
 
 def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """(first, last) of a single satisfiable range; None to send everything; 416 if unsatisfiable."""
+    """(first, last) of a single satisfiable range; None to send everything; 416 if unsatisfiable,
+    400 for a bound with more digits than a byte count has."""
     if not header:
         return None
-    match = _RANGE.fullmatch(header.strip())
+    match = _RANGE.fullmatch(header.strip(" \t"))
     if match is None:
         return None  # several ranges or another unit: answering with the whole body is allowed
     first_text, last_text = match.groups()
     if not first_text and not last_text:
         return None
-    if not first_text:
-        suffix = int(last_text)
-        if suffix == 0:
+    first, last = _bound(first_text), _bound(last_text)
+    # An empty upload has no byte to select: not even a suffix range can be satisfied.
+    if size == 0:
+        raise _unsatisfiable(size)
+    if first is None:  # bytes=-N: the last N bytes
+        assert last is not None  # "bytes=-" alone was answered above
+        if last == 0:
             raise _unsatisfiable(size)
-        return max(size - suffix, 0), size - 1
-    first = int(first_text)
-    last = min(int(last_text), size - 1) if last_text else size - 1
+        return max(size - last, 0), size - 1
+    last = size - 1 if last is None else min(last, size - 1)
     if first >= size or first > last:
         raise _unsatisfiable(size)
     return first, last
+
+
+def _bound(text: str) -> int | None:
+    """One side of ``first-last``: None when left out."""
+    if not text:
+        return None
+    try:
+        return parse_non_negative("Range", text)
+    except HeaderError as error:
+        raise TusError(400, str(error)) from None
 
 
 def _unsatisfiable(size: int) -> TusError:

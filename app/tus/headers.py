@@ -10,6 +10,10 @@ TUS_RESUMABLE = "1.0.0"
 TUS_VERSION = "1.0.0"
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
 
+# A byte count has at most 19 digits: anything longer is past every limit this server has, and int()
+# is never handed a string of unbounded length (it refuses more than 4300 digits with a ValueError).
+MAX_DIGITS = 19
+# [0-9], not \d or str.isdigit(): those also accept "²" or "٣", which int() may not read.
 _DIGITS = re.compile(r"[0-9]+")
 
 
@@ -18,11 +22,15 @@ class HeaderError(ValueError):
 
 
 def parse_non_negative(name: str, value: str | None) -> int:
+    """A byte count (``Upload-Length``, ``Upload-Offset``, ``Content-Length``, a ``Range`` bound):
+    ASCII digits only, at most MAX_DIGITS of them; HeaderError naming ``name`` otherwise."""
     if value is None:
         raise HeaderError(f"missing {name} header")
-    value = value.strip()
+    value = value.strip(" \t")  # HTTP's optional whitespace; str.strip() would also take "\xa0"
     if not _DIGITS.fullmatch(value):
-        raise HeaderError(f"{name} must be a non-negative integer, got {value[:40]!r}")
+        raise HeaderError(f"{name} must be a non-negative integer in ASCII digits, got {value[:40]!r}")
+    if len(value) > MAX_DIGITS:
+        raise HeaderError(f"{name} has {len(value)} digits; a byte count here has at most {MAX_DIGITS}")
     return int(value)
 
 

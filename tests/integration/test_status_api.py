@@ -35,6 +35,15 @@ def test_listing_is_newest_first_with_status_filter_and_cursor_pages(server: Ser
         ({"limit": "0"}, "limit"),
         ({"limit": "201"}, "limit"),
         ({"limit": "ten"}, "limit"),
+        # str.isdigit() is true for all three; int() even reads the fullwidth one.
+        ({"limit": "²"}, "limit"),
+        ({"limit": "٣"}, "limit"),
+        ({"limit": "\uff11"}, "limit"),
+        ({"limit": "1" * 20}, "limit"),
+        ({"limit": "1" * 4301}, "limit"),
+        ({"limit": "+5"}, "limit"),
+        ({"limit": "-5"}, "limit"),
+        ({"limit": ""}, "limit"),
         ({"cursor": "%%%"}, "cursor"),
     ],
 )
@@ -70,5 +79,37 @@ def test_only_recorded_derivative_names_are_served(shared_server: Server, http: 
     served = http.get(f"{base}/thumb_256.jpg")
 
     assert (served.status_code, served.headers["content-type"]) == (200, "image/jpeg")
-    assert http.get(f"{base}/thumb_999.jpg").status_code == 404
-    assert http.get(f"{base}/..%2F..%2Ftusmedia.db").status_code == 404
+    assert http.get(f"{base}/thumb_999.jpg").json() == {"error": "no such derivative"}
+
+
+def test_a_name_that_is_a_real_file_in_the_asset_folder_but_not_recorded_is_refused(
+    shared_server: Server, http: httpx.Client
+) -> None:
+    upload_id = upload_bytes(http, shared_server, (TESTDATA_MEDIA / "hopper.jpg").read_bytes())
+    wait_for_asset(http, shared_server, upload_id)
+    folder = shared_server.data_dir / "derivatives" / upload_id
+    database = shared_server.data_dir / "tusmedia.db"
+    # Real files on disk under names a request can carry in one path segment: a link to the database
+    # beside the thumbnails, and a plain file. Only the recorded-names check stands between them and
+    # the client, since the path built from either exists and is a file.
+    (folder / "tusmedia.db").symlink_to(database)
+    (folder / "notes.txt").write_bytes(b"planted secret")
+    base = f"{shared_server.base_url}/api/assets/{upload_id}/derivatives"
+
+    for name in ("tusmedia.db", "notes.txt", "%2E%2E", "%2E"):
+        response = http.get(f"{base}/{name}")
+
+        # The JSON reason shows the request reached the handler, not just the router's plain 404.
+        assert (response.status_code, response.json()) == (404, {"error": "no such derivative"}), name
+        assert b"SQLite" not in response.content and b"planted" not in response.content
+
+
+def test_a_name_with_an_encoded_slash_matches_no_route(shared_server: Server, http: httpx.Client) -> None:
+    # uvicorn decodes %2F before routing, so the name has a slash and the derivative route never
+    # matches: this 404 is the router's, which is why the test above plants files instead.
+    upload_id = upload_bytes(http, shared_server, (TESTDATA_MEDIA / "hopper.jpg").read_bytes())
+
+    response = http.get(f"{shared_server.base_url}/api/assets/{upload_id}/derivatives/..%2F..%2Ftusmedia.db")
+
+    assert response.status_code == 404
+    assert b"SQLite" not in response.content

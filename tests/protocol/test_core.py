@@ -299,3 +299,44 @@ def test_x_http_method_override_replaces_the_request_method(
         assert head.status_code == 404
     else:
         assert head.headers["Upload-Offset"] == ("3" if override == "PATCH" else "0")
+
+
+# More digits than any byte count needs (the 4301 digits are past what int() converts at all), and
+# digits that str.isdigit() accepts but are not ASCII, sent as UTF-8 the way a client would.
+BAD_NUMBERS = [b"1" * 20, b"1" * 4301, b"1" * 5000, "²".encode(), "٣".encode(), "\uff11".encode(), "5²".encode()]
+
+
+def _number_id(value: bytes) -> str:
+    return f"{value[:8]!r}x{len(value)}"
+
+
+@pytest.mark.parametrize("client_offset", BAD_NUMBERS, ids=_number_id)
+def test_patch_with_an_overlong_or_non_ascii_offset_answers_400_and_changes_nothing(
+    shared_server: Server, http: httpx.Client, client_offset: bytes
+) -> None:
+    location = create_upload(http, shared_server, 5)
+    http.patch(location, headers={**TUS, **OCTETS, "Upload-Offset": "0"}, content=b"ab")
+    before = upload_state(http, shared_server, location)
+
+    response = http.patch(location, headers={**TUS, **OCTETS, "Upload-Offset": client_offset}, content=b"cd")
+
+    assert response.status_code == 400, response.text
+    assert response.text.startswith("Upload-Offset")
+    assert response.text.count("\n") == 1 and len(response.text) < 200
+    assert upload_state(http, shared_server, location) == before
+
+
+@pytest.mark.parametrize("length", BAD_NUMBERS, ids=_number_id)
+def test_patch_with_an_overlong_or_non_ascii_deferred_length_answers_400_and_changes_nothing(
+    shared_server: Server, http: httpx.Client, length: bytes
+) -> None:
+    location = http.post(shared_server.files_url, headers={**TUS, "Upload-Defer-Length": "1"}).headers["Location"]
+    before = upload_state(http, shared_server, location)
+
+    response = http.patch(
+        location, headers={**TUS, **OCTETS, "Upload-Offset": "0", "Upload-Length": length}, content=b"ab"
+    )
+
+    assert response.status_code == 400, response.text
+    assert response.text.startswith("Upload-Length")
+    assert upload_state(http, shared_server, location) == before

@@ -171,3 +171,28 @@ def test_post_of_empty_upload_completes_it_at_once(shared_server: Server, http: 
 
     assert asset["status"] in ("queued", "processing", "ready")
     assert asset["completed_at"] is not None
+
+
+# More digits than any byte count needs (the 4301 digits are past what int() converts at all), and
+# digits that str.isdigit() accepts but are not ASCII, sent as UTF-8 the way a client would.
+BAD_NUMBERS = [b"1" * 20, b"1" * 4301, b"1" * 5000, "²".encode(), "٣".encode(), "\uff11".encode(), "5²".encode()]
+
+
+@pytest.mark.parametrize("length", BAD_NUMBERS, ids=lambda value: f"{value[:8]!r}x{len(value)}")
+def test_post_with_an_overlong_or_non_ascii_upload_length_answers_400_and_creates_nothing(
+    shared_server: Server, http: httpx.Client, length: bytes
+) -> None:
+    before = stored_uploads(http, shared_server)
+
+    response = http.post(shared_server.files_url, headers={**TUS, "Upload-Length": length})
+
+    assert response.status_code == 400, response.text
+    assert response.text.startswith("Upload-Length")
+    assert response.text.count("\n") == 1 and len(response.text) < 200
+    assert stored_uploads(http, shared_server) == before
+
+
+def test_post_with_19_digits_is_a_number_too_large_for_the_server(shared_server: Server, http: httpx.Client) -> None:
+    response = http.post(shared_server.files_url, headers={**TUS, "Upload-Length": "9" * 19})
+
+    assert response.status_code == 413

@@ -101,3 +101,83 @@ def test_html_is_offered_as_an_attachment_never_rendered(shared_server: Server, 
     assert response.headers["Content-Disposition"].startswith("attachment")
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert not response.headers["Content-Type"].startswith("text/html")
+
+
+@pytest.fixture(scope="module")
+def empty_upload(shared_server: Server) -> str:
+    with httpx.Client() as http:
+        response = http.post(shared_server.files_url, headers={**TUS, "Upload-Length": "0"})
+        assert response.status_code == 201
+        return response.headers["Location"]
+
+
+def test_empty_upload_downloads_as_no_bytes(empty_upload: str, http: httpx.Client) -> None:
+    response = http.get(empty_upload)
+
+    assert (response.status_code, response.content, response.headers["Content-Length"]) == (200, b"", "0")
+
+
+@pytest.mark.parametrize("byte_range", ["bytes=-5", "bytes=-1", f"bytes=-{'9' * 19}", "bytes=0-", "bytes=0-0"])
+def test_every_range_of_an_empty_upload_answers_416(empty_upload: str, http: httpx.Client, byte_range: str) -> None:
+    # An empty representation has no bytes to select, so even a suffix range cannot be satisfied.
+    response = http.get(empty_upload, headers={"Range": byte_range})
+
+    assert response.status_code == 416
+    assert response.headers["Content-Range"] == "bytes */0"
+
+
+@pytest.mark.parametrize(
+    ("byte_range", "first", "last"),
+    [(f"bytes=0-{'9' * 19}", 0, None), (f"bytes=-{'9' * 19}", 0, None), (f"bytes=100-{'0' * 16}200", 100, 200)],
+)
+def test_range_with_19_digits_is_a_number_past_the_end(
+    photo: tuple[str, bytes], http: httpx.Client, byte_range: str, first: int, last: int | None
+) -> None:
+    location, data = photo
+
+    response = http.get(location, headers={"Range": byte_range})
+
+    assert response.status_code == 206
+    assert response.content == data[first : None if last is None else last + 1]
+
+
+def test_range_starting_19_digits_in_is_unsatisfiable(photo: tuple[str, bytes], http: httpx.Client) -> None:
+    location, data = photo
+
+    response = http.get(location, headers={"Range": f"bytes={'9' * 19}-"})
+
+    assert response.status_code == 416
+    assert response.headers["Content-Range"] == f"bytes */{len(data)}"
+
+
+@pytest.mark.parametrize(
+    "byte_range",
+    [
+        f"bytes=0-{'1' * 20}",
+        f"bytes={'1' * 4301}-",
+        f"bytes=-{'1' * 4301}",
+        f"bytes=0-{'1' * 4301}",
+        f"bytes={'1' * 5000}-{'1' * 5000}",
+    ],
+    ids=lambda value: f"{value[:9]}x{len(value)}",
+)
+def test_range_with_more_than_19_digits_answers_400_naming_range(
+    photo: tuple[str, bytes], http: httpx.Client, byte_range: str
+) -> None:
+    response = http.get(photo[0], headers={"Range": byte_range})
+
+    assert response.status_code == 400
+    assert response.text.startswith("Range")
+    assert response.text.count("\n") == 1 and len(response.text) < 200
+
+
+@pytest.mark.parametrize("byte_range", ["bytes=²-", "bytes=0-٣", "bytes=-\uff11", "bytes=1-2,4-5", "items=0-1"])
+def test_range_that_is_not_one_ascii_byte_range_is_ignored(
+    photo: tuple[str, bytes], http: httpx.Client, byte_range: str
+) -> None:
+    # RFC 9110 section 14.2: a server may ignore Range; the whole file is always a correct answer.
+    location, data = photo
+
+    response = http.get(location, headers={"Range": byte_range.encode()})
+
+    assert (response.status_code, response.content) == (200, data)

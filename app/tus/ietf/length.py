@@ -27,7 +27,7 @@ def agreed_length(context: TusContext, request: Request, known: int | None, offs
     """The length everything known so far agrees on (None while nothing says it). Refuses lengths
     that disagree, that the bytes already stored or this body would pass, or that are too large."""
     try:
-        stated = optional_non_negative(request.headers, "upload-length")
+        stated = optional_non_negative(request.headers, "Upload-Length")
     except HeaderError as error:
         raise TusError(400, str(error)) from None
     body = declared_body_length(request)
