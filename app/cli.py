@@ -44,11 +44,20 @@ def _cleanup(settings: Settings, arguments: argparse.Namespace) -> int:
     import asyncio
 
     from app.maintenance import clean_up_expired
+    from app.storage import DirectoryInUse
 
     if settings.upload_expiration_seconds <= 0:
         print("tusmedia cleanup: UPLOAD_EXPIRATION is 0, so uploads never expire", file=sys.stderr)
         return 0
-    removed = asyncio.run(clean_up_expired(settings))
+    try:
+        removed = asyncio.run(clean_up_expired(settings))
+    except DirectoryInUse:
+        print(
+            f"tusmedia cleanup: a tusmedia server is running on {settings.upload_dir} and removes expired uploads "
+            "itself every CLEANUP_INTERVAL seconds; without REDIS_URL only it may, so stop it first or leave it to it",
+            file=sys.stderr,
+        )
+        return 1
     print(f"removed {len(removed)} expired upload(s)")
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from app.db import open_database, queries
 from app.db.migrations import migrate
@@ -10,6 +11,7 @@ from app.lifecycle import Dispatch, UploadLifecycle
 from app.main import OFFSET_RECORD_INTERVAL_SECONDS, tus_context, upload_locks
 from app.storage.filestore import FileStore
 from app.tus.expiration import remove_expired
+from app.tus.locks import UploadLocks
 from app.tus.shared_locks import SharedUploadLocks
 from config import Settings
 from workers.broker import create_broker
@@ -17,7 +19,23 @@ from workers.media import declare_actors
 
 
 async def clean_up_expired(settings: Settings) -> list[str]:
-    """``tusmedia cleanup``: remove expired uploads from another process than the server's."""
+    """``tusmedia cleanup``: remove expired uploads from another process than the server's.
+
+    With Redis it takes the same upload locks as the servers. Without, the server's locks live in its
+    own process, where this one cannot see them, so it takes the server's own hold on the upload
+    directory instead (``FileStore.exclusive_use``): beside a running server it raises
+    ``DirectoryInUse`` before touching anything.
+    """
+    store = FileStore(settings.upload_dir)
+    locks = upload_locks(settings)
+    with contextlib.ExitStack() as exclusive:
+        if not isinstance(locks, SharedUploadLocks):
+            store.prepare()
+            exclusive.enter_context(store.exclusive_use())
+        return await _remove_expired(settings, store, locks)
+
+
+async def _remove_expired(settings: Settings, store: FileStore, locks: UploadLocks | SharedUploadLocks) -> list[str]:
     database = open_database(settings.database_url)
     await database.connect()
     try:
@@ -28,9 +46,8 @@ async def clean_up_expired(settings: Settings) -> list[str]:
 
         never: Dispatch = no_dispatch
         lifecycle = UploadLifecycle(database, never, settings.derivatives_dir, OFFSET_RECORD_INTERVAL_SECONDS)
-        locks = upload_locks(settings)
         try:
-            return await remove_expired(tus_context(settings, FileStore(settings.upload_dir), lifecycle, locks))
+            return await remove_expired(tus_context(settings, store, lifecycle, locks))
         finally:
             if isinstance(locks, SharedUploadLocks):
                 await locks.stop()

@@ -1,19 +1,23 @@
 """The concatenation extension: partial uploads joined into a final one, also before they finish.
 
-A final upload names its parts. If they are all complete it is assembled at once; otherwise it is
-recorded in each unfinished part (``awaiting_finals``), and the part that completes last assembles
-it. Only the final upload's lock is taken for that, so nothing waits on a part's running PATCH.
+A final upload names its parts and is recorded in each of them (``awaiting_finals``), under that
+part's lock. If the parts are all complete it is assembled at once; otherwise the part that completes
+last assembles it. The links also tie the uploads' expiry together (see ``expiration``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 from app.auth import Principal
+from app.storage import UploadNotFound
 from app.tus.completion import assemble_if_ready
 from app.tus.context import TusContext
 from app.tus.errors import TusError
 from app.vocabulary import Concat, UploadInfo
+
+log = logging.getLogger(__name__)
 
 
 def parse_final(context: TusContext, value: str) -> list[str]:
@@ -47,18 +51,53 @@ async def check_parts(context: TusContext, part_ids: list[str], principal: Princ
 
 
 async def link_parts(context: TusContext, final: UploadInfo) -> None:
-    """Record the final upload in each unfinished part, then assemble it if nothing is missing.
+    """Record the final upload in each of its parts, then assemble it if nothing is missing.
 
-    No part lock is taken: a part may be in the middle of a PATCH. The order makes that safe: the link
-    is written before the completeness check here, and a part re-reads its links after its last byte,
-    so whichever comes second sees the other (and assembling twice is harmless).
+    Locks go part first, then final, as everywhere: each part's lock is held only while its info
+    changes, and the final's only afterwards. A part in the middle of a PATCH is waited for, never
+    taken over (its client may be live, only slow); if it stays busy past LOCK_WAIT, the final upload
+    and the links already made are removed and the client hears 423, so the refused request leaves
+    nothing behind. Under its lock, a part's last byte lands either before its link (the check below
+    then finds it complete) or after it (the part's request then sees the link and assembles).
     """
-    for part_id in final.parts:
-        part = await context.store.info(part_id)
-        if not part.is_complete_at(await context.store.offset(part_id)):
-            linked = dataclasses.replace(part, awaiting_finals=(*part.awaiting_finals, final.id))
-            await context.store.update_info(linked)
+    linked: list[str] = []
+    try:
+        for part_id in dict.fromkeys(final.parts):  # a part named twice is linked once
+            await _set_link(context, part_id, final.id, linked=True)
+            linked.append(part_id)
+    except TusError:
+        await _withdraw(context, final.id, linked)
+        raise
     await assemble_if_ready(context, final.id)
+
+
+async def _set_link(context: TusContext, part_id: str, final_id: str, *, linked: bool) -> None:
+    """Link a part to a final upload, or unlink it, under the part's lock."""
+    async with context.locked(part_id, take_over=False):
+        try:
+            part = await context.store.info(part_id)
+        except UploadNotFound:
+            raise TusError(400, f"partial upload {part_id} not found") from None
+        others = tuple(other for other in part.awaiting_finals if other != final_id)
+        finals = (*others, final_id) if linked else others
+        if set(finals) != set(part.awaiting_finals):
+            await context.store.update_info(dataclasses.replace(part, awaiting_finals=finals))
+
+
+async def _withdraw(context: TusContext, final_id: str, linked: list[str]) -> None:
+    """Undo a final upload that could not be linked to all its parts. Best effort: a link left to a
+    final upload that is gone is ignored by every reader."""
+    for part_id in linked:
+        try:
+            await _set_link(context, part_id, final_id, linked=False)
+        except TusError as error:
+            log.warning("final upload %s stays linked from part %s: %s", final_id, part_id, error.message)
+    try:
+        async with context.locked(final_id, take_over=False):
+            await context.store.delete(final_id)
+            await context.events.terminated(final_id)
+    except TusError as error:
+        log.warning("could not remove final upload %s after a failed link: %s", final_id, error.message)
 
 
 def concat_header(context: TusContext, info: UploadInfo) -> dict[str, str]:

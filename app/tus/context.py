@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -13,7 +14,7 @@ from app.auth import Principal
 from app.storage import UploadNotFound, UploadStore
 from app.tus.errors import TusError
 from app.tus.events import UploadEvents
-from app.tus.expiration import expires_at, has_expired, http_date
+from app.tus.expiration import expiry_deadline, has_passed, http_date
 from app.tus.locks import LockHolder, Locks, LockServiceDown, UploadBusy
 from app.urls import public_base_url
 from app.vocabulary import UploadInfo, is_valid_upload_id
@@ -85,19 +86,14 @@ class TusContext:
         if appending and info.is_final:
             raise TusError(403, "a final upload is assembled from its parts and takes no appends")
         offset = await self.store.offset(upload_id)
-        if _can_expire(info, offset) and has_expired(
-            await self.store.last_write(upload_id), self.settings.expiration_seconds
-        ):
+        if has_passed(await self.expiry_deadline(info, offset)):
             raise TusError(410, "the upload expired; start a new one")
         return info, offset
 
     async def expiry_headers(self, info: UploadInfo, offset: int) -> dict[str, str]:
-        if not _can_expire(info, offset):
-            return {}
-        deadline = expires_at(await self.store.last_write(info.id), self.settings.expiration_seconds)
+        deadline = await self.expiry_deadline(info, offset)
         return {} if deadline is None else {"Upload-Expires": http_date(deadline)}
 
-
-def _can_expire(info: UploadInfo, offset: int) -> bool:
-    # Finished uploads never expire; partial ones do, their bytes living on in their final upload.
-    return info.is_partial or not info.is_complete_at(offset)
+    async def expiry_deadline(self, info: UploadInfo, offset: int) -> datetime | None:
+        # One rule for the 410, the header and the sweep, concatenation included.
+        return await expiry_deadline(self.store, info, offset, self.settings.expiration_seconds)

@@ -38,6 +38,10 @@ class Interruption:
 
 TAKEN_OVER = Interruption(400, "another request took over this upload; the bytes received so far are kept")
 SHUTTING_DOWN = Interruption(503, "the server is restarting; the bytes received so far are kept, resume shortly")
+# 503: the client did nothing wrong, and resuming from HEAD is all it needs to do.
+LOCK_LOST = Interruption(
+    503, "the server lost this upload's lock; the bytes received so far are kept, resume from HEAD"
+)
 
 
 def idle_timeout(seconds: float) -> Interruption:
@@ -63,9 +67,18 @@ class LockHolder:
     last_data_at: float = field(default_factory=lambda: asyncio.get_running_loop().time())
 
     def interrupt(self, interruption: Interruption) -> None:
-        # Only while waiting for the network: a write cut short could leave the data file mid-piece.
-        if self.waiting_for_body and self.interruption is None and self.task is not None:
-            self.interruption = interruption
+        """Stop the holder if it is waiting for body bytes; one busy writing is left to carry on."""
+        if self.waiting_for_body:
+            self.stop(interruption)
+
+    def stop(self, interruption: Interruption) -> None:
+        """Stop the holder whatever it is doing: at once if it is waiting for body bytes, otherwise
+        before it takes the next piece (for a holder that may no longer own its lock)."""
+        if self.interruption is not None:
+            return  # stopping already; a second cancel would outlive the one ``read`` takes back
+        self.interruption = interruption
+        # Only at the await for the network: a write cut short could leave the data file mid-piece.
+        if self.waiting_for_body and self.task is not None:
             self.task.cancel()
 
     def stalled_for(self) -> float:
@@ -91,6 +104,8 @@ class LockHolder:
         iterator = aiter(chunks)
         try:
             while True:
+                if self.interruption is not None:
+                    raise BodyInterrupted(self.interruption)  # stopped while it was writing the last piece
                 self.waiting_for_body = True
                 try:
                     chunk = await anext(iterator)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import socket
 import threading
@@ -134,3 +135,30 @@ def test_a_busy_upload_on_another_server_answers_423_not_a_hang(
 
     assert response.status_code == 423
     assert 4 < waited < 8, f"waited {waited:.1f} s; LOCK_WAIT is 5 s"
+
+
+def test_finals_declared_at_once_on_two_servers_are_all_linked_to_their_part_and_all_assembled(
+    two_servers: tuple[Server, Server], http: httpx.Client
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    first, second = two_servers
+    part = http.post(first.files_url, headers={**TUS, "Upload-Length": "5", "Upload-Concat": "partial"})
+    part_url = part.headers["Location"]
+
+    def declare_final(index: int) -> httpx.Response:
+        server = (first, second)[index % 2]
+        with httpx.Client(timeout=30) as client:
+            return client.post(server.files_url, headers={**TUS, "Upload-Concat": f"final;{part_url}"})
+
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(declare_final, range(16)))
+
+    assert [response.status_code for response in responses] == [201] * 16, [r.text for r in responses]
+    finals = {response.headers["Location"].rsplit("/", 1)[1] for response in responses}
+    uploads = first.data_dir / "uploads"
+    part_id = part_url.rsplit("/", 1)[1]
+    assert set(json.loads((uploads / f"{part_id}.info").read_text())["awaiting_finals"]) == finals
+    response = http.patch(part_url, headers={**TUS, **OCTETS, "Upload-Offset": "0"}, content=b"abcde")
+    assert response.status_code == 204
+    assert {final: (uploads / final).read_bytes() for final in finals} == dict.fromkeys(finals, b"abcde")

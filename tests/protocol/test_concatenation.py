@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
-from tests.servers import TUS, Server, create_upload, stored_uploads, upload_state, wait_for_asset
+from tests.servers import TUS, Server, StalledPatch, create_upload, stored_uploads, upload_state, wait_for_asset
 
 OCTETS = {"Content-Type": "application/offset+octet-stream"}
 
@@ -147,3 +148,45 @@ def test_partials_are_not_processed(server: Server, http: httpx.Client) -> None:
 
     assert http.get(f"{server.base_url}/api/assets/{part.rsplit('/', 1)[1]}").status_code == 404
     assert not (server.data_dir / "derivatives" / part.rsplit("/", 1)[1]).exists()
+
+
+def test_a_final_declared_while_a_part_receives_bytes_waits_for_that_patch_without_disturbing_it(
+    server: Server, http: httpx.Client
+) -> None:
+    part = _partial(server, http, 6)
+    patch = StalledPatch(server, part.rsplit("/", 1)[1], 6, b"abc")
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            declared = pool.submit(_final, server, http, [part])
+            time.sleep(0.5)  # the final waits for the part's lock: never interrupting a client, however slow
+            patch.connection.sendall(b"def")
+            assert patch.response().startswith("HTTP/1.1 204")
+            response = declared.result(10)
+    finally:
+        patch.close()
+
+    assert response.status_code == 201, response.text
+    assert _stored(server, response.headers["Location"]) == b"abcdef"
+
+
+def test_a_final_whose_part_stays_busy_answers_423_and_leaves_nothing_behind(server_with, http: httpx.Client) -> None:
+    server = server_with(LOCK_WAIT="1")
+    idle, busy = _partial(server, http, 3), _partial(server, http, 6)
+    uploads = server.data_dir / "uploads"
+    idle_before = upload_state(http, server, idle)
+    busy_info = (uploads / f"{busy.rsplit('/', 1)[1]}.info").read_text()
+    before = stored_uploads(http, server)
+    patch = StalledPatch(server, busy.rsplit("/", 1)[1], 6, b"abc")
+    try:
+        response = _final(server, http, [idle, busy])
+
+        # The PATCH it waited for was never interrupted: it still takes the rest of its body.
+        patch.connection.sendall(b"def")
+        assert patch.response().startswith("HTTP/1.1 204")
+    finally:
+        patch.close()
+
+    assert response.status_code == 423, response.text
+    assert stored_uploads(http, server) == before
+    assert upload_state(http, server, idle) == idle_before
+    assert (uploads / f"{busy.rsplit('/', 1)[1]}.info").read_text() == busy_info
