@@ -6,12 +6,13 @@ Status changes are conditional updates, so two processes racing for one row cann
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import sqlalchemy as sa
 from databases import Database
 
-from app.clock import timestamp, timestamp_in
+from app.clock import timestamp
 from app.db.tables import asset_events, uploads
 from app.vocabulary import AssetStatus, UploadInfo
 
@@ -19,11 +20,18 @@ Row = dict[str, Any]
 _JSON_COLUMNS = ("metadata", "details", "derivatives")
 
 
-async def _change(
-    database: Database, statement: sa.Update, upload_id: str, events: list[tuple[str, str | None]]
+async def change_status(
+    database: Database,
+    statement: sa.Update,
+    upload_id: str,
+    events: list[tuple[str, str | None]],
+    while_held: Callable[[], Awaitable[None]] | None = None,
 ) -> Any:
     """Run a conditional status change and, if it changed the row, record its events, atomically.
-    Returns the row as the statement's RETURNING clause gives it, or None when nothing matched."""
+    Returns the row as the statement's RETURNING clause gives it, or None when nothing matched.
+
+    ``while_held`` runs after the change matched and before it commits, while the row is locked: work
+    that must happen if and only if the change does (an exception in it rolls the change back)."""
     async with database.transaction():
         record = await database.fetch_one(statement)
         if record is not None:
@@ -32,10 +40,12 @@ async def _change(
                 await database.execute(
                     asset_events.insert().values(upload_id=upload_id, at=now, event=event, detail=detail)
                 )
+            if while_held is not None:
+                await while_held()
     return record
 
 
-def _as_dict(record: Any) -> Row:
+def as_row(record: Any) -> Row:
     row = dict(record._mapping)
     for column in _JSON_COLUMNS:
         if row.get(column) is not None:
@@ -73,7 +83,7 @@ async def record_offset(database: Database, upload_id: str, offset: int) -> None
 async def mark_queued(database: Database, upload_id: str, offset: int) -> bool:
     """The last byte landed: ``uploading -> queued``. False if the row had already moved on."""
     now = timestamp()
-    claimed = await _change(
+    claimed = await change_status(
         database,
         uploads.update()
         .where(uploads.c.id == upload_id, uploads.c.status == AssetStatus.UPLOADING)
@@ -92,118 +102,20 @@ async def mark_queued(database: Database, upload_id: str, offset: int) -> bool:
     return claimed is not None
 
 
-async def claim_for_processing(database: Database, upload_id: str, lease_seconds: float) -> Row | None:
-    """Take the row if it is ``queued``, or ``processing`` under an expired lease; else None.
-
-    The condition and the change are one statement, so a duplicate message finds nothing to claim.
-    """
-    now = timestamp()
-    statement = (
-        uploads.update()
-        .where(
-            uploads.c.id == upload_id,
-            sa.or_(
-                uploads.c.status == AssetStatus.QUEUED,
-                sa.and_(uploads.c.status == AssetStatus.PROCESSING, uploads.c.lease_until < now),
-            ),
-        )
-        .values(
-            status=AssetStatus.PROCESSING,
-            attempts=uploads.c.attempts + 1,
-            lease_until=timestamp_in(lease_seconds),
-            updated_at=now,
-        )
-        .returning(*uploads.c)
-    )
-    async with database.transaction():
-        record = await database.fetch_one(statement)
-        if record is None:
-            return None
-        row = _as_dict(record)
-        await database.execute(
-            asset_events.insert().values(
-                upload_id=upload_id, at=now, event="started", detail=f"attempt {row['attempts']}"
-            )
-        )
-    return row
+async def status_of(database: Database, upload_id: str) -> AssetStatus | None:
+    value = await database.fetch_val(sa.select(uploads.c.status).where(uploads.c.id == upload_id))
+    return None if value is None else AssetStatus(value)
 
 
-async def mark_ready(
-    database: Database,
-    upload_id: str,
-    *,
-    detected_type: str,
-    width: int | None,
-    height: int | None,
-    duration_seconds: float | None,
-    media_format: str | None,
-    details: dict[str, Any],
-    derivatives: list[str],
-    processing_time_ms: int,
-) -> None:
-    now = timestamp()
-    await _change(
-        database,
-        uploads.update()
-        .where(uploads.c.id == upload_id, uploads.c.status == AssetStatus.PROCESSING)
-        .values(
-            status=AssetStatus.READY,
-            error=None,
-            detected_type=detected_type,
-            width=width,
-            height=height,
-            duration_seconds=duration_seconds,
-            format=media_format,
-            details=json.dumps(details),
-            derivatives=json.dumps(derivatives),
-            processing_time_ms=processing_time_ms,
-            processed_at=now,
-            updated_at=now,
-            lease_until=None,
-        )
-        .returning(uploads.c.id),
-        upload_id,
-        [("ready", f"{processing_time_ms} ms")],
-    )
-
-
-async def mark_failed(
-    database: Database,
-    upload_id: str,
-    reason: str,
-    *,
-    detected_type: str | None = None,
-    processing_time_ms: int | None = None,
-) -> None:
-    now = timestamp()
-    values: dict[str, Any] = {
-        "status": AssetStatus.FAILED,
-        "error": reason,
-        "processed_at": now,
-        "updated_at": now,
-        "lease_until": None,
-    }
-    if detected_type is not None:
-        values["detected_type"] = detected_type
-    if processing_time_ms is not None:
-        values["processing_time_ms"] = processing_time_ms
-    await _change(
-        database,
-        uploads.update()
-        .where(
-            uploads.c.id == upload_id,
-            uploads.c.status.in_([AssetStatus.QUEUED, AssetStatus.PROCESSING]),
-        )
-        .values(**values)
-        .returning(uploads.c.id),
-        upload_id,
-        [("failed", reason)],
-    )
+async def uploading_ids(database: Database) -> list[str]:
+    """Rows still ``uploading``: the recovery sweep checks which of them have all their bytes."""
+    records = await database.fetch_all(sa.select(uploads.c.id).where(uploads.c.status == AssetStatus.UPLOADING))
+    return [record._mapping["id"] for record in records]
 
 
 async def get_upload(database: Database, upload_id: str) -> Row | None:
     record = await database.fetch_one(uploads.select().where(uploads.c.id == upload_id))
-    return None if record is None else _as_dict(record)
+    return None if record is None else as_row(record)
 
 
 async def list_uploads(
@@ -229,7 +141,7 @@ async def list_uploads(
             )
         )
     query = query.order_by(uploads.c.created_at.desc(), uploads.c.id.desc()).limit(limit)
-    return [_as_dict(record) for record in await database.fetch_all(query)]
+    return [as_row(record) for record in await database.fetch_all(query)]
 
 
 async def delete_upload(database: Database, upload_id: str) -> None:
@@ -274,43 +186,3 @@ async def requeue(database: Database, upload_ids: list[str] | None, reason: str)
                 asset_events.insert().values(upload_id=upload_id, at=now, event="queued", detail=reason)
             )
     return requeued
-
-
-async def ids_to_redispatch(database: Database, queued_before: str | None) -> list[str]:
-    """Rows whose message may be lost: ``queued`` since before ``queued_before`` (every queued row
-    when None), and ``processing`` rows whose lease ran out. Marks them re-sent now, so a long queue
-    is not flooded with duplicates on every sweep."""
-    now = timestamp()
-    stale_queued = uploads.c.status == AssetStatus.QUEUED
-    if queued_before is not None:
-        stale_queued = sa.and_(stale_queued, uploads.c.queued_at < queued_before)
-    expired_lease = sa.and_(uploads.c.status == AssetStatus.PROCESSING, uploads.c.lease_until < now)
-    records = await database.fetch_all(
-        uploads.update().where(sa.or_(stale_queued, expired_lease)).values(queued_at=now).returning(uploads.c.id)
-    )
-    return [record._mapping["id"] for record in records]
-
-
-async def renew_lease(database: Database, upload_id: str, lease_seconds: float) -> bool:
-    """Extend a running job's claim; False if the row is no longer ``processing`` (it was deleted, or
-    another worker took it over after this one's lease ran out)."""
-    record = await database.fetch_one(
-        uploads.update()
-        .where(uploads.c.id == upload_id, uploads.c.status == AssetStatus.PROCESSING)
-        .values(lease_until=timestamp_in(lease_seconds))
-        .returning(uploads.c.id)
-    )
-    return record is not None
-
-
-async def release_for_retry(database: Database, upload_id: str, reason: str) -> None:
-    """A transient failure: ``processing -> queued`` keeping the reason, so the retry can claim it."""
-    await _change(
-        database,
-        uploads.update()
-        .where(uploads.c.id == upload_id, uploads.c.status == AssetStatus.PROCESSING)
-        .values(status=AssetStatus.QUEUED, error=reason, lease_until=None, updated_at=timestamp())
-        .returning(uploads.c.id),
-        upload_id,
-        [("retried", reason)],
-    )

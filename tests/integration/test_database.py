@@ -9,9 +9,10 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+import sqlalchemy as sa
 from databases import Database
 
-from app.db import open_database, queries
+from app.db import jobs, open_database, queries
 from app.db.migrations import MIGRATIONS, migrate
 from app.vocabulary import AssetStatus, UploadInfo, new_upload_id
 from tests.conftest import POSTGRES_TEST_URL, require_service
@@ -90,14 +91,15 @@ async def test_upload_moves_through_its_lifecycle(database: Database) -> None:
     assert await queries.mark_queued(database, upload_id, 10)
     assert not await queries.mark_queued(database, upload_id, 10), "only an uploading row can be queued"
 
-    claimed = await queries.claim_for_processing(database, upload_id, lease_seconds=60)
+    claimed = await jobs.claim(database, upload_id, lease_seconds=60)
     assert claimed is not None
     assert (claimed["status"], claimed["attempts"], claimed["metadata"]) == ("processing", 1, {"filename": "a.jpg"})
-    assert await queries.claim_for_processing(database, upload_id, 60) is None, "a duplicate message claims nothing"
+    assert await jobs.claim(database, upload_id, 60) is None, "a duplicate message claims nothing"
 
-    await queries.mark_ready(
+    assert await jobs.mark_ready(
         database,
         upload_id,
+        1,
         detected_type="image/jpeg",
         width=3,
         height=2,
@@ -120,13 +122,13 @@ async def test_expired_lease_can_be_claimed_again_and_is_redispatched(database: 
     await migrate(database)
     upload_id = await _insert(database)
     await queries.mark_queued(database, upload_id, 10)
-    await queries.claim_for_processing(database, upload_id, lease_seconds=-1)
+    await jobs.claim(database, upload_id, lease_seconds=-1)
 
-    assert await queries.ids_to_redispatch(database, queued_before="0000") == [upload_id]
-    again = await queries.claim_for_processing(database, upload_id, lease_seconds=60)
+    assert await jobs.ids_to_redispatch(database, queued_before="0000") == [upload_id]
+    again = await jobs.claim(database, upload_id, lease_seconds=60)
 
     assert again is not None and again["attempts"] == 2
-    assert await queries.ids_to_redispatch(database, queued_before="0000") == []
+    assert await jobs.ids_to_redispatch(database, queued_before="0000") == []
 
 
 async def test_redispatch_finds_every_queued_row_at_start_up_and_only_stale_ones_later(database: Database) -> None:
@@ -134,8 +136,8 @@ async def test_redispatch_finds_every_queued_row_at_start_up_and_only_stale_ones
     upload_id = await _insert(database)
     await queries.mark_queued(database, upload_id, 10)
 
-    assert await queries.ids_to_redispatch(database, queued_before="0000") == []
-    assert await queries.ids_to_redispatch(database, queued_before=None) == [upload_id]
+    assert await jobs.ids_to_redispatch(database, queued_before="0000") == []
+    assert await jobs.ids_to_redispatch(database, queued_before=None) == [upload_id]
 
 
 async def test_listing_is_newest_first_filtered_and_paged(database: Database) -> None:
@@ -161,12 +163,12 @@ async def test_failed_keeps_reason_and_release_for_retry_requeues(database: Data
     await migrate(database)
     upload_id = await _insert(database)
     await queries.mark_queued(database, upload_id, 10)
-    await queries.claim_for_processing(database, upload_id, 60)
+    await jobs.claim(database, upload_id, 60)
 
-    await queries.release_for_retry(database, upload_id, "OSError: disk went away")
+    assert await jobs.release_for_retry(database, upload_id, 1, "OSError: disk went away")
     assert (await queries.get_upload(database, upload_id))["status"] == "queued"
-    await queries.claim_for_processing(database, upload_id, 60)
-    await queries.mark_failed(database, upload_id, "corrupt image: truncated", detected_type="image/jpeg")
+    await jobs.claim(database, upload_id, 60)
+    assert await jobs.mark_failed(database, upload_id, 2, "corrupt image: truncated", detected_type="image/jpeg")
 
     row = await queries.get_upload(database, upload_id)
     assert (row["status"], row["error"], row["detected_type"], row["attempts"]) == (
@@ -199,14 +201,15 @@ async def test_a_renewed_lease_keeps_a_running_job_from_being_sent_again(databas
     await migrate(database)
     upload_id = await _insert(database)
     await queries.mark_queued(database, upload_id, 10)
-    await queries.claim_for_processing(database, upload_id, lease_seconds=-1)
+    await jobs.claim(database, upload_id, lease_seconds=-1)
 
-    assert await queries.renew_lease(database, upload_id, 60)
+    assert await jobs.renew_lease(database, upload_id, 1, 60)
 
-    assert await queries.ids_to_redispatch(database, queued_before="0000") == []
-    await queries.mark_ready(
+    assert await jobs.ids_to_redispatch(database, queued_before="0000") == []
+    await jobs.mark_ready(
         database,
         upload_id,
+        1,
         detected_type="image/png",
         width=1,
         height=1,
@@ -216,4 +219,115 @@ async def test_a_renewed_lease_keeps_a_running_job_from_being_sent_again(databas
         derivatives=[],
         processing_time_ms=1,
     )
-    assert not await queries.renew_lease(database, upload_id, 60), "a finished job has no lease to renew"
+    assert not await jobs.renew_lease(database, upload_id, 1, 60), "a finished job has no lease to renew"
+
+
+async def _superseded(database: Database) -> str:
+    """A row whose attempt 1 lost its lease and whose job attempt 2 claimed."""
+    upload_id = await _insert(database)
+    await queries.mark_queued(database, upload_id, 10)
+    await jobs.claim(database, upload_id, lease_seconds=-1)
+    again = await jobs.claim(database, upload_id, lease_seconds=60)
+    assert again is not None and again["attempts"] == 2
+    return upload_id
+
+
+async def test_a_superseded_attempt_can_change_nothing(database: Database) -> None:
+    await migrate(database)
+    upload_id = await _superseded(database)
+    ran_while_held = []
+
+    async def swap() -> None:
+        ran_while_held.append(True)
+
+    assert not await jobs.renew_lease(database, upload_id, 1, 60)
+    assert not await jobs.mark_ready(
+        database,
+        upload_id,
+        1,
+        detected_type="image/png",
+        width=1,
+        height=1,
+        duration_seconds=None,
+        media_format="PNG",
+        details={},
+        derivatives=["thumb_256.jpg"],
+        processing_time_ms=1,
+        while_held=swap,
+    )
+    assert not await jobs.mark_failed(database, upload_id, 1, "late")
+    assert not await jobs.release_for_retry(database, upload_id, 1, "late")
+
+    row = await queries.get_upload(database, upload_id)
+    assert (row["status"], row["attempts"], row["error"], row["derivatives"]) == ("processing", 2, None, None)
+    assert ran_while_held == [], "a superseded attempt's derivatives are never put in place"
+    assert [event["event"] for event in await queries.list_events(database, upload_id)] == [
+        "received",
+        "queued",
+        "started",
+        "started",
+    ]
+
+
+async def test_work_done_while_the_row_is_held_rolls_the_change_back_when_it_fails(database: Database) -> None:
+    await migrate(database)
+    upload_id = await _insert(database)
+    await queries.mark_queued(database, upload_id, 10)
+    await jobs.claim(database, upload_id, lease_seconds=60)
+
+    async def swap() -> None:
+        raise OSError("disk went away")
+
+    with pytest.raises(OSError):
+        await jobs.mark_ready(
+            database,
+            upload_id,
+            1,
+            detected_type="image/png",
+            width=1,
+            height=1,
+            duration_seconds=None,
+            media_format="PNG",
+            details={},
+            derivatives=[],
+            processing_time_ms=1,
+            while_held=swap,
+        )
+
+    row = await queries.get_upload(database, upload_id)
+    assert (row["status"], row["attempts"]) == ("processing", 1)
+    assert "ready" not in [event["event"] for event in await queries.list_events(database, upload_id)]
+
+
+async def test_a_retry_restarts_the_queued_clock_and_giving_up_takes_only_a_waiting_row(database: Database) -> None:
+    await migrate(database)
+    upload_id = await _insert(database)
+    await queries.mark_queued(database, upload_id, 10)
+    queued_at = (await queries.get_upload(database, upload_id))["queued_at"]
+    await jobs.claim(database, upload_id, lease_seconds=60)
+    await asyncio.sleep(0.01)
+
+    assert await jobs.release_for_retry(database, upload_id, 1, "OSError: disk went away")
+    retried = await queries.get_upload(database, upload_id)
+    assert retried["queued_at"] > queued_at, "the sweep must leave a fresh retry to the broker"
+    assert await jobs.ids_to_redispatch(database, queued_before=queued_at) == []
+
+    await jobs.claim(database, upload_id, lease_seconds=60)
+    assert not await jobs.give_up(database, upload_id, "gave up"), "attempt 2 holds the row"
+    assert await jobs.release_for_retry(database, upload_id, 2, "OSError: again")
+    assert await jobs.give_up(database, upload_id, "gave up after 2 retries: OSError: again")
+    assert (await queries.get_upload(database, upload_id))["status"] == "failed"
+
+
+async def test_leases_are_on_the_database_clock(database: Database) -> None:
+    await migrate(database)
+    upload_id = await _insert(database)
+    await queries.mark_queued(database, upload_id, 10)
+    before = await database.fetch_val(sa.select(jobs.database_clock(database)))
+
+    await jobs.claim(database, upload_id, lease_seconds=60)
+
+    lease_until = (await queries.get_upload(database, upload_id))["lease_until"]
+    after_a_minute = await database.fetch_val(sa.select(jobs.database_clock(database, 61)))
+    assert len(lease_until) == len(before) == len("2026-11-25T01:04:25.820737Z")
+    assert before < lease_until < after_a_minute

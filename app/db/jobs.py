@@ -1,0 +1,219 @@
+"""A media job's hold on its row: the claim, the lease, and how the attempt ends.
+
+Every claim bumps ``attempts``, and the attempt number is the job's ticket: renewing the lease and
+every status change after the claim are conditional on it, so an attempt that was superseded (its
+lease ran out while it was frozen, and the sweep gave the job to another worker) can change nothing.
+Leases are read and written on the database's clock, never a host's, so workers on machines whose
+clocks disagree still agree on when a lease has run out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import sqlalchemy as sa
+from databases import Database
+
+from app.clock import timestamp
+from app.db import is_sqlite
+from app.db.queries import Row, as_row, change_status
+from app.db.tables import asset_events, uploads
+from app.vocabulary import AssetStatus
+
+# Our timestamp text (``2026-11-25T01:04:25.820737Z``) in each dialect's own words. SQLite's %f is
+# seconds with milliseconds, so three zeros keep the width of PostgreSQL's microseconds.
+_SQLITE_FORMAT = "%Y-%m-%dT%H:%M:%f000Z"
+_POSTGRES_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
+
+
+def database_clock(database: Database, seconds_ahead: float = 0.0) -> sa.ColumnElement[Any]:
+    """The database's time, ``seconds_ahead`` from now, as timestamp text."""
+    if is_sqlite(database):
+        return sa.func.strftime(_SQLITE_FORMAT, "now", f"{seconds_ahead:+f} seconds")
+    utc_now: sa.ColumnElement[Any] = sa.literal_column("(now() AT TIME ZONE 'UTC')")
+    ahead = sa.func.make_interval(0, 0, 0, 0, 0, 0, sa.literal(float(seconds_ahead), sa.Float))
+    return sa.func.to_char(utc_now + ahead, _POSTGRES_FORMAT)
+
+
+def _held_by(upload_id: str, attempt: int) -> sa.ColumnElement[bool]:
+    return sa.and_(uploads.c.id == upload_id, uploads.c.status == AssetStatus.PROCESSING, uploads.c.attempts == attempt)
+
+
+def _lease_expired(database: Database) -> sa.ColumnElement[bool]:
+    return sa.and_(uploads.c.status == AssetStatus.PROCESSING, uploads.c.lease_until < database_clock(database))
+
+
+async def claim(database: Database, upload_id: str, lease_seconds: float) -> Row | None:
+    """Take the row if it is ``queued``, or ``processing`` under an expired lease; else None. The
+    returned row's ``attempts`` is this attempt's number.
+
+    The condition and the change are one statement, so a duplicate message finds nothing to claim.
+    """
+    now = timestamp()
+    statement = (
+        uploads.update()
+        .where(uploads.c.id == upload_id, sa.or_(uploads.c.status == AssetStatus.QUEUED, _lease_expired(database)))
+        .values(
+            status=AssetStatus.PROCESSING,
+            attempts=uploads.c.attempts + 1,
+            lease_until=database_clock(database, lease_seconds),
+            updated_at=now,
+        )
+        .returning(*uploads.c)
+    )
+    async with database.transaction():
+        record = await database.fetch_one(statement)
+        if record is None:
+            return None
+        row = as_row(record)
+        await database.execute(
+            asset_events.insert().values(
+                upload_id=upload_id, at=now, event="started", detail=f"attempt {row['attempts']}"
+            )
+        )
+    return row
+
+
+async def renew_lease(database: Database, upload_id: str, attempt: int, lease_seconds: float) -> bool:
+    """Extend the attempt's claim; False when it no longer holds the row (deleted, or taken over)."""
+    record = await database.fetch_one(
+        uploads.update()
+        .where(_held_by(upload_id, attempt))
+        .values(lease_until=database_clock(database, lease_seconds))
+        .returning(uploads.c.id)
+    )
+    return record is not None
+
+
+async def mark_ready(
+    database: Database,
+    upload_id: str,
+    attempt: int,
+    *,
+    detected_type: str,
+    width: int | None,
+    height: int | None,
+    duration_seconds: float | None,
+    media_format: str | None,
+    details: dict[str, Any],
+    derivatives: list[str],
+    processing_time_ms: int,
+    while_held: Callable[[], Awaitable[None]] | None = None,
+) -> bool:
+    """The attempt succeeded. ``while_held`` (putting the derivatives in place) runs only if the
+    attempt still holds the row, inside the change: a deleted or superseded job leaves nothing."""
+    now = timestamp()
+    changed = await change_status(
+        database,
+        uploads.update()
+        .where(_held_by(upload_id, attempt))
+        .values(
+            status=AssetStatus.READY,
+            error=None,
+            detected_type=detected_type,
+            width=width,
+            height=height,
+            duration_seconds=duration_seconds,
+            format=media_format,
+            details=json.dumps(details),
+            derivatives=json.dumps(derivatives),
+            processing_time_ms=processing_time_ms,
+            processed_at=now,
+            updated_at=now,
+            lease_until=None,
+        )
+        .returning(uploads.c.id),
+        upload_id,
+        [("ready", f"{processing_time_ms} ms")],
+        while_held,
+    )
+    return changed is not None
+
+
+def _failure(reason: str, detected_type: str | None, processing_time_ms: int | None) -> dict[str, Any]:
+    now = timestamp()
+    values: dict[str, Any] = {
+        "status": AssetStatus.FAILED,
+        "error": reason,
+        "processed_at": now,
+        "updated_at": now,
+        "lease_until": None,
+    }
+    if detected_type is not None:
+        values["detected_type"] = detected_type
+    if processing_time_ms is not None:
+        values["processing_time_ms"] = processing_time_ms
+    return values
+
+
+async def mark_failed(
+    database: Database,
+    upload_id: str,
+    attempt: int,
+    reason: str,
+    *,
+    detected_type: str | None = None,
+    processing_time_ms: int | None = None,
+) -> bool:
+    """The attempt failed for good (a file that cannot be processed, or out of time)."""
+    changed = await change_status(
+        database,
+        uploads.update()
+        .where(_held_by(upload_id, attempt))
+        .values(**_failure(reason, detected_type, processing_time_ms))
+        .returning(uploads.c.id),
+        upload_id,
+        [("failed", reason)],
+    )
+    return changed is not None
+
+
+async def release_for_retry(database: Database, upload_id: str, attempt: int, reason: str) -> bool:
+    """A transient failure: ``processing -> queued`` keeping the reason, for the broker's retry.
+
+    The queued clock starts again, so the recovery sweep leaves the row to that retry instead of
+    sending a second message that would run a chain of retries of its own."""
+    now = timestamp()
+    changed = await change_status(
+        database,
+        uploads.update()
+        .where(_held_by(upload_id, attempt))
+        .values(status=AssetStatus.QUEUED, error=reason, lease_until=None, queued_at=now, updated_at=now)
+        .returning(uploads.c.id),
+        upload_id,
+        [("retried", reason)],
+    )
+    return changed is not None
+
+
+async def give_up(database: Database, upload_id: str, reason: str) -> bool:
+    """The broker spent its retries: a row still waiting for one ends ``failed``. A row that another
+    attempt holds, or that ended meanwhile, is left alone."""
+    changed = await change_status(
+        database,
+        uploads.update()
+        .where(uploads.c.id == upload_id, uploads.c.status == AssetStatus.QUEUED)
+        .values(**_failure(reason, None, None))
+        .returning(uploads.c.id),
+        upload_id,
+        [("failed", reason)],
+    )
+    return changed is not None
+
+
+async def ids_to_redispatch(database: Database, queued_before: str | None) -> list[str]:
+    """Rows whose message may be lost: ``queued`` since before ``queued_before`` (every queued row
+    when None), and ``processing`` rows whose lease ran out. Marks them re-sent now, so a long queue
+    is not flooded with duplicates on every sweep."""
+    stale_queued = uploads.c.status == AssetStatus.QUEUED
+    if queued_before is not None:
+        stale_queued = sa.and_(stale_queued, uploads.c.queued_at < queued_before)
+    records = await database.fetch_all(
+        uploads.update()
+        .where(sa.or_(stale_queued, _lease_expired(database)))
+        .values(queued_at=timestamp())
+        .returning(uploads.c.id)
+    )
+    return [record._mapping["id"] for record in records]
