@@ -11,7 +11,7 @@ from databases import Database
 
 from app.db import queries
 from app.offset_recorder import OffsetRecorder
-from app.vocabulary import UploadInfo
+from app.vocabulary import AssetStatus, UploadInfo
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +41,24 @@ class UploadLifecycle:
             await self.offsets.record(info.id, offset)
 
     async def completed(self, info: UploadInfo) -> None:
+        """Queue the asset of an upload that has all its bytes. Idempotent, and called again by every
+        request that finds the upload complete and by the recovery sweep, so an upload whose first
+        completion could not be recorded (database locked or restarting, process killed) is queued
+        later. Never raises for the database: the bytes are stored and the client's part is done."""
         if info.is_partial or info.length is None:
             return
         upload_id = info.id
         self.offsets.forget(upload_id)
-        # Commit "queued" before sending: if the process dies in between, the recovery sweep finds
-        # the row and sends the message again. The reverse order could lose the job.
-        if not await queries.mark_queued(self.database, upload_id, info.length):
+        try:
+            # A read first: re-entries find the row queued already and must not take a write lock.
+            if await queries.status_of(self.database, upload_id) != AssetStatus.UPLOADING:
+                return
+            # Commit "queued" before sending: if the process dies in between, the recovery sweep finds
+            # the row and sends the message again. The reverse order could lose the job.
+            if not await queries.mark_queued(self.database, upload_id, info.length):
+                return
+        except Exception as error:
+            log.warning("could not queue %s (%s); the next request for it or the recovery sweep will", upload_id, error)
             return
         try:
             await self.dispatch(upload_id)

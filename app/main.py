@@ -17,7 +17,7 @@ from app.api.assets import ApiError, AssetsApi, render_api_error
 from app.db import open_database
 from app.db.migrations import migrate
 from app.lifecycle import UploadLifecycle
-from app.recovery import redispatch, sweep_periodically
+from app.recovery import DEBRIS_AGE_SECONDS, Recovery
 from app.storage.filestore import FileStore
 from app.tus.context import TusContext, TusSettings
 from app.tus.errors import TusError, render_tus_error, tus_headers
@@ -117,7 +117,7 @@ def cors_middleware(settings: Settings) -> Middleware:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
-    database = open_database(settings.database_url)
+    database = open_database(settings.database_url, settings.sqlite_busy_timeout_seconds)
     store = FileStore(settings.upload_dir)
     broker = create_broker(settings)
     actors = declare_actors(broker, settings)
@@ -129,6 +129,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     lifecycle = UploadLifecycle(database, dispatch, settings.derivatives_dir, OFFSET_RECORD_INTERVAL_SECONDS)
     locks = upload_locks(settings)
     tus = tus_context(settings, store, lifecycle, locks)
+    recovery = Recovery(database, store, lifecycle)
     assets = AssetsApi(database, settings)
 
     @contextlib.asynccontextmanager
@@ -148,14 +149,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await migrate(database)
             if settings.in_process_worker:
                 worker = await asyncio.to_thread(start_worker, broker, settings.media_worker_concurrency)
-            await redispatch(database, dispatch, queued_for_seconds=None)
-            background.append(
-                asyncio.create_task(
-                    sweep_periodically(
-                        database, dispatch, settings.recovery_interval_seconds, settings.recovery_queued_after_seconds
-                    )
-                )
-            )
+            # Alone on the upload directory (no shared locks), anything half-written is a crash's debris.
+            alone = not isinstance(locks, SharedUploadLocks)
+            await recovery.sweep(queued_for_seconds=None, debris_older_than_seconds=0 if alone else DEBRIS_AGE_SECONDS)
+            interval, queued_for = settings.recovery_interval_seconds, settings.recovery_queued_after_seconds
+            background.append(asyncio.create_task(recovery.run_periodically(interval, queued_for)))
             if settings.upload_expiration_seconds > 0:
                 background.append(
                     asyncio.create_task(remove_expired_periodically(tus, settings.cleanup_interval_seconds))

@@ -1,8 +1,10 @@
-"""The recovery sweep: re-send media jobs whose message may have been lost.
+"""The recovery sweep: finish what a crash, a locked database or a lost message left half done.
 
-Finishing an upload commits ``queued`` before sending the message; a crash in between, a broker that
-was down, or a worker killed mid-job leaves a row that no message will ever reach. The sweep finds
-those rows; the actor's conditional claim makes any duplicate it sends harmless.
+Two things can be left behind. An upload whose bytes are all stored but whose row never became
+``queued`` (the database refused the change, or the process died before committing it): the sweep
+completes it. And a row that no message will reach: finishing an upload commits ``queued`` before
+sending, so a crash in between, a broker that was down, or a worker killed mid-job leaves one. The
+sweep sends those again; the actor's conditional claim makes any duplicate harmless.
 """
 
 from __future__ import annotations
@@ -14,30 +16,69 @@ from datetime import timedelta
 from databases import Database
 
 from app.clock import timestamp, utc_now
-from app.db import queries
-from app.lifecycle import Dispatch
+from app.db import jobs, queries
+from app.lifecycle import UploadLifecycle
+from app.storage import UploadNotFound, UploadStore
 
 log = logging.getLogger(__name__)
 
-
-async def redispatch(database: Database, dispatch: Dispatch, queued_for_seconds: float | None) -> int:
-    """Re-send jobs for rows queued longer than ``queued_for_seconds`` (all queued rows when None)
-    and for rows whose processing lease expired. Returns how many were sent."""
-    queued_before = None if queued_for_seconds is None else timestamp(utc_now() - timedelta(seconds=queued_for_seconds))
-    upload_ids = await queries.ids_to_redispatch(database, queued_before)
-    for upload_id in upload_ids:
-        await dispatch(upload_id)
-    if upload_ids:
-        log.info("recovery sweep re-sent %d media job(s)", len(upload_ids))
-    return len(upload_ids)
+# A staged body or temporary file untouched this long belongs to no live request on any server.
+DEBRIS_AGE_SECONDS = 3600
 
 
-async def sweep_periodically(
-    database: Database, dispatch: Dispatch, interval_seconds: float, queued_for_seconds: float
-) -> None:
-    while True:
-        await asyncio.sleep(interval_seconds)
-        try:
-            await redispatch(database, dispatch, queued_for_seconds)
-        except Exception:
-            log.exception("recovery sweep failed; trying again in %s s", interval_seconds)
+class Recovery:
+    def __init__(self, database: Database, store: UploadStore, lifecycle: UploadLifecycle) -> None:
+        self.database = database
+        self.store = store
+        self.lifecycle = lifecycle
+
+    async def sweep(self, queued_for_seconds: float | None, debris_older_than_seconds: float) -> None:
+        """Remove storage debris, complete stored uploads, then re-send jobs queued longer than
+        ``queued_for_seconds`` (all queued rows when None, as at start-up) and those whose
+        processing lease expired."""
+        await self.remove_debris(debris_older_than_seconds)
+        await self.complete_stored_uploads()
+        await self.redispatch(queued_for_seconds)
+
+    async def remove_debris(self, older_than_seconds: float) -> None:
+        deleted = await self.store.remove_debris(older_than_seconds)
+        for upload_id in deleted:
+            # Its delete was cut short between the data and the info: finish it.
+            await self.lifecycle.terminated(upload_id)
+        if deleted:
+            log.info("removed %d upload(s) whose deletion had been cut short", len(deleted))
+
+    async def complete_stored_uploads(self) -> int:
+        """Queue every ``uploading`` row whose upload has all its bytes; returns how many there were."""
+        completed = 0
+        for upload_id in await queries.uploading_ids(self.database):
+            try:
+                info = await self.store.info(upload_id)
+                offset = await self.store.offset(upload_id)
+            except UploadNotFound:
+                continue  # deleted meanwhile
+            if info.is_complete_at(offset):
+                await self.lifecycle.completed(info)
+                completed += 1
+        if completed:
+            log.info("recovery sweep completed %d upload(s) whose completion was not recorded", completed)
+        return completed
+
+    async def redispatch(self, queued_for_seconds: float | None) -> int:
+        queued_before = None
+        if queued_for_seconds is not None:
+            queued_before = timestamp(utc_now() - timedelta(seconds=queued_for_seconds))
+        upload_ids = await jobs.ids_to_redispatch(self.database, queued_before)
+        for upload_id in upload_ids:
+            await self.lifecycle.dispatch(upload_id)
+        if upload_ids:
+            log.info("recovery sweep re-sent %d media job(s)", len(upload_ids))
+        return len(upload_ids)
+
+    async def run_periodically(self, interval_seconds: float, queued_for_seconds: float) -> None:
+        while True:
+            await asyncio.sleep(interval_seconds)
+            try:
+                await self.sweep(queued_for_seconds, DEBRIS_AGE_SECONDS)
+            except Exception:
+                log.exception("recovery sweep failed; trying again in %s s", interval_seconds)

@@ -23,6 +23,7 @@ class Settings:
     upload_dir: Path = Path("data/uploads")
     derivatives_dir: Path = Path("data/derivatives")
     database_url: str = "sqlite:///data/tusmedia.db"
+    sqlite_busy_timeout_seconds: float = 30.0
     tus_base_path: str = "/files/"
     max_file_size: int = 500 * MIB
     max_metadata_size: int = 16 * 1024
@@ -37,6 +38,7 @@ class Settings:
     allowed_types: tuple[str, ...] = ("image/*", "video/*", "audio/*")
     keep_refused_files: bool = True
     media_processing_delay_seconds: float = 0.0
+    media_processing_delay_names: tuple[str, ...] = ("*",)
     max_image_pixels: int = 100_000_000
     media_job_time_limit_seconds: int = 300
     media_max_retries: int = 3
@@ -96,6 +98,9 @@ def load_settings(env_file: str | os.PathLike[str] | None = ".env", environ: dic
         upload_dir=Path(config("UPLOAD_DIR", default=str(data_dir / "uploads"))),
         derivatives_dir=Path(config("DERIVATIVES_DIR", default=str(data_dir / "derivatives"))),
         database_url=config("DATABASE_URL", default=f"sqlite:///{data_dir / 'tusmedia.db'}"),
+        sqlite_busy_timeout_seconds=config(
+            "SQLITE_BUSY_TIMEOUT", cast=float, default=defaults.sqlite_busy_timeout_seconds
+        ),
         tus_base_path=_base_path(config("TUS_BASE_PATH", default=defaults.tus_base_path)),
         max_file_size=config("MAX_FILE_SIZE", cast=int, default=defaults.max_file_size),
         max_metadata_size=config("MAX_METADATA_SIZE", cast=int, default=defaults.max_metadata_size),
@@ -118,6 +123,7 @@ def load_settings(env_file: str | os.PathLike[str] | None = ".env", environ: dic
         media_processing_delay_seconds=config(
             "MEDIA_PROCESSING_DELAY", cast=float, default=defaults.media_processing_delay_seconds
         ),
+        media_processing_delay_names=_names(config("MEDIA_PROCESSING_DELAY_NAMES", default="*")),
         max_image_pixels=config("MAX_IMAGE_PIXELS", cast=int, default=defaults.max_image_pixels),
         media_job_time_limit_seconds=config(
             "MEDIA_JOB_TIME_LIMIT", cast=int, default=defaults.media_job_time_limit_seconds

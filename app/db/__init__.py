@@ -25,10 +25,10 @@ class _PooledDatabase(Database):
     }
 
 
-def open_database(database_url: str) -> Database:
+def open_database(database_url: str, sqlite_busy_timeout_seconds: float = SQLITE_BUSY_TIMEOUT_SECONDS) -> Database:
     url = connect_url(database_url)
     if url.startswith("sqlite"):
-        return _PooledDatabase(url, timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
+        return _PooledDatabase(url, timeout=sqlite_busy_timeout_seconds)
     return Database(url)
 
 

@@ -81,13 +81,18 @@ class TusContext:
         self, upload_id: str, principal: Principal, *, appending: bool = False
     ) -> tuple[UploadInfo, int]:
         """The upload's info and offset, for a request that holds its lock: 404 when it is not the
-        caller's, 403 for an append to a final upload, 410 when it expired."""
+        caller's, 403 for an append to a final upload, 410 when it expired. A complete upload is
+        completed (again: that is idempotent)."""
         info = await self.visible_info(upload_id, principal)
         if appending and info.is_final:
             raise TusError(403, "a final upload is assembled from its parts and takes no appends")
         offset = await self.store.offset(upload_id)
         if has_passed(await self.expiry_deadline(info, offset)):
             raise TusError(410, "the upload expired; start a new one")
+        if not info.is_partial and info.is_complete_at(offset):
+            # Completion is re-entered by every request that sees it, so one that could not be recorded
+            # when the last byte landed (a locked database, a crash) is recorded now.
+            await self.events.completed(info)
         return info, offset
 
     async def expiry_headers(self, info: UploadInfo, offset: int) -> dict[str, str]:
