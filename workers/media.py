@@ -6,30 +6,31 @@ The same actors run inside the server (no broker configured) and in ``tusmedia w
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import logging
 import os
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import dramatiq
 from databases import Database
 from dramatiq.asyncio import get_event_loop_thread
 from PIL import Image
 
-from app.db import open_database, queries
+from app.db import jobs, open_database, queries
 from app.db.migrations import migrate
 from app.storage.filestore import FileStore
 from config import Settings
+from workers.child import Job, OpenFile, one_line, run_in_child
 from workers.processing import (
     DetectedButFailed,
     PermanentProcessingError,
     ProcessingOptions,
     ProcessingResult,
     TypeNotAllowed,
-    process_media_file,
 )
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class MediaJobs:
     async def database(self) -> Database:
         async with self._connecting:
             if self._database is None:
-                database = open_database(self.settings.database_url)
+                database = open_database(self.settings.database_url, self.settings.sqlite_busy_timeout_seconds)
                 await database.connect()
                 try:
                     await migrate(database)
@@ -77,87 +78,113 @@ class MediaJobs:
 
     async def process_media(self, upload_id: str) -> None:
         database = await self.database()
-        row = await queries.claim_for_processing(database, upload_id, self.settings.media_lease_seconds)
+        row = await jobs.claim(database, upload_id, self.settings.media_lease_seconds)
         if row is None:
             log.info("process_media(%s): nothing to claim (already done, taken, or deleted)", upload_id)
             return
+        attempt: int = row["attempts"]
         started = time.monotonic()
-        # Each attempt writes into a folder of its own; the asset's folder is swapped in on success,
-        # so a reprocess replaces derivatives at once and a crash never leaves half of them.
-        scratch = self.settings.derivatives_dir / f".{upload_id}.attempt-{row['attempts']}"
-        limit = self.settings.media_job_time_limit_seconds
-        renewal = asyncio.create_task(self._keep_lease(database, upload_id))
+        # Each attempt writes into a folder of its own, swapped in on success: a reprocess replaces the
+        # derivatives all at once, and a crash or a superseded attempt never leaves half a set.
+        scratch = self.settings.derivatives_dir / f".{upload_id}.attempt-{attempt}"
         try:
-            async with asyncio.timeout(limit):
-                if self.settings.media_processing_delay_seconds:
-                    await asyncio.sleep(self.settings.media_processing_delay_seconds)
-                result = await asyncio.to_thread(self._process, upload_id, scratch)
-        except TimeoutError:
-            # Permanent: the same file would run out of time again. The thread doing the work cannot be
-            # stopped; it finishes in the background and its scratch folder is removed below.
-            await self._fail(database, upload_id, scratch, f"timed out after {limit} s", None, started)
+            with self.store.open(upload_id) as source:
+                result = await self._run_leased(database, upload_id, attempt, self._job(row, source, scratch))
+            recorded = await jobs.mark_ready(
+                database,
+                upload_id,
+                attempt,
+                detected_type=result.detected_type,
+                width=result.width,
+                height=result.height,
+                duration_seconds=result.duration_seconds,
+                media_format=result.format,
+                details=result.details,
+                derivatives=result.derivatives,
+                processing_time_ms=_ms_since(started),
+                while_held=lambda: _swap_in(scratch, self.settings.derivatives_dir / upload_id),
+            )
+        except LeaseLost:
+            log.warning("process_media(%s): attempt %d lost its lease; its work is discarded", upload_id, attempt)
             return
         except PermanentProcessingError as failure:
-            detected = failure.detected_type if isinstance(failure, DetectedButFailed) else None
-            if isinstance(failure, TypeNotAllowed) and not self.settings.keep_refused_files:
-                await self.store.delete(upload_id)
-            await self._fail(database, upload_id, scratch, str(failure), detected, started)
+            await self._fail(database, upload_id, attempt, failure, started)
             return
         except Exception as error:
-            # Transient: hand the row back so the retry can claim it, then let Retries back off.
-            shutil.rmtree(scratch, ignore_errors=True)
-            await queries.release_for_retry(database, upload_id, _one_line(error))
-            raise
+            # Transient, also when the result could not be put in place or recorded: hand the row back
+            # for the broker's retry, which ends in "failed" once the retries are spent. A row this
+            # attempt no longer holds (deleted, taken over) has nothing to retry.
+            if await jobs.release_for_retry(database, upload_id, attempt, one_line(error)):
+                raise
+            log.warning("process_media(%s): %s, after the row was deleted or taken over", upload_id, one_line(error))
+            return
         finally:
-            renewal.cancel()
-        _swap_in(scratch, self.settings.derivatives_dir / upload_id)
-        await queries.mark_ready(
-            database,
-            upload_id,
-            detected_type=result.detected_type,
-            width=result.width,
-            height=result.height,
-            duration_seconds=result.duration_seconds,
-            media_format=result.format,
-            details=result.details,
-            derivatives=result.derivatives,
-            processing_time_ms=_ms_since(started),
-        )
-        log.info("process_media(%s): ready in %d ms", upload_id, _ms_since(started))
+            await asyncio.to_thread(shutil.rmtree, scratch, ignore_errors=True)
+        if recorded:
+            log.info("process_media(%s): ready in %d ms", upload_id, _ms_since(started))
+        else:
+            log.warning("process_media(%s): deleted or taken over meanwhile; nothing recorded", upload_id)
 
-    async def _keep_lease(self, database: Database, upload_id: str) -> None:
-        """Renew the claim while the job runs: a short lease lets a dead worker's job be found soon."""
+    def _job(self, row: dict[str, Any], source: BinaryIO, scratch: Path) -> Job:
+        delay = self.settings.media_processing_delay_seconds
+        names = self.settings.media_processing_delay_names
+        slow = delay and any(fnmatch.fnmatch(row["filename"] or "", pattern) for pattern in names)
+        return Job(OpenFile(source.fileno()), scratch, self.options, delay if slow else 0.0)
+
+    async def _run_leased(self, database: Database, upload_id: str, attempt: int, job: Job) -> ProcessingResult:
+        """The job's result, while the attempt keeps its lease; LeaseLost (and the child killed) if not."""
+        work = asyncio.create_task(run_in_child(job, self.settings.media_job_time_limit_seconds))
+        lease = asyncio.create_task(self._keep_lease(database, upload_id, attempt))
+        try:
+            await asyncio.wait({work, lease}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (work, lease):
+                task.cancel()
+            await asyncio.wait({work, lease})
+        if work.cancelled():
+            raise LeaseLost(upload_id)
+        return work.result()
+
+    async def _keep_lease(self, database: Database, upload_id: str, attempt: int) -> None:
+        """Renew the attempt's lease every third of it; return once it is lost: taken over, deleted,
+        or not renewed in time (the database unreachable), when another worker may have claimed it."""
         lease = self.settings.media_lease_seconds
+        held_until = time.monotonic() + lease
         while True:
             await asyncio.sleep(lease / 3)
+            asked_at = time.monotonic()
             try:
-                if not await queries.renew_lease(database, upload_id, lease):
+                if not await jobs.renew_lease(database, upload_id, attempt, lease):
                     return
+                held_until = asked_at + lease
             except Exception:
+                if time.monotonic() + lease / 3 >= held_until:
+                    log.warning("could not renew the lease of %s before it ran out", upload_id, exc_info=True)
+                    return
                 log.warning("could not renew the lease of %s; trying again", upload_id, exc_info=True)
 
     async def _fail(
-        self, database: Database, upload_id: str, scratch: Path, reason: str, detected: str | None, started: float
+        self, database: Database, upload_id: str, attempt: int, failure: PermanentProcessingError, started: float
     ) -> None:
-        shutil.rmtree(scratch, ignore_errors=True)
-        await queries.mark_failed(
-            database, upload_id, reason, detected_type=detected, processing_time_ms=_ms_since(started)
+        detected = failure.detected_type if isinstance(failure, DetectedButFailed) else None
+        if isinstance(failure, TypeNotAllowed) and not self.settings.keep_refused_files:
+            await self.store.delete(upload_id)
+        reason = str(failure)
+        await jobs.mark_failed(
+            database, upload_id, attempt, reason, detected_type=detected, processing_time_ms=_ms_since(started)
         )
         log.info("process_media(%s): failed: %s", upload_id, reason)
-
-    def _process(self, upload_id: str, output_dir: Path) -> ProcessingResult:
-        shutil.rmtree(output_dir, ignore_errors=True)
-        with self.store.open(upload_id) as source:
-            return process_media_file(source, output_dir, self.options)
 
     async def retries_exhausted(self, message: dict[str, Any], retry_info: dict[str, Any]) -> None:
         upload_id = message["args"][0]
         database = await self.database()
         row = await queries.get_upload(database, upload_id)
         last_error = (row or {}).get("error") or "unknown error"
-        await queries.mark_failed(
-            database, upload_id, f"gave up after {retry_info.get('retries', '?')} retries: {last_error}"
-        )
+        await jobs.give_up(database, upload_id, f"gave up after {retry_info.get('retries', '?')} retries: {last_error}")
+
+
+class LeaseLost(Exception):
+    """The attempt no longer holds its row; whatever it made must not be recorded."""
 
 
 @dataclass(frozen=True)
@@ -167,27 +194,27 @@ class MediaActors:
 
 
 class _CloseDatabase(dramatiq.Middleware):
-    def __init__(self, jobs: MediaJobs) -> None:
-        self.jobs = jobs
+    def __init__(self, media: MediaJobs) -> None:
+        self.media = media
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         loop_thread = get_event_loop_thread()
         if loop_thread is not None:
-            loop_thread.run_coroutine(self.jobs.close())
+            loop_thread.run_coroutine(self.media.close())
 
 
 def declare_actors(broker: dramatiq.Broker, settings: Settings) -> MediaActors:
     # Pillow warns above MAX_IMAGE_PIXELS and refuses at twice that; align it with our own limit.
     Image.MAX_IMAGE_PIXELS = settings.max_image_pixels
-    jobs = MediaJobs(settings)
-    broker.add_middleware(_CloseDatabase(jobs))
+    media = MediaJobs(settings)
+    broker.add_middleware(_CloseDatabase(media))
     queue_name = f"{settings.queue_namespace}.media"
     exhausted = dramatiq.actor(
         actor_name="media_retries_exhausted",
         queue_name=queue_name,
         broker=broker,
         max_retries=settings.media_max_retries,
-    )(jobs.retries_exhausted)
+    )(media.retries_exhausted)
     process = dramatiq.actor(
         actor_name="process_media",
         queue_name=queue_name,
@@ -198,26 +225,21 @@ def declare_actors(broker: dramatiq.Broker, settings: Settings) -> MediaActors:
         # A backstop only: the actor stops its own work at the limit and records "timed out".
         time_limit=(settings.media_job_time_limit_seconds + TIME_LIMIT_BACKSTOP_SECONDS) * 1000,
         on_retry_exhausted="media_retries_exhausted",
-    )(jobs.process_media)
+    )(media.process_media)
     return MediaActors(process_media=process, retries_exhausted=exhausted)
 
 
-def _swap_in(new: Path, current: Path) -> None:
-    """Put the ``new`` folder where ``current`` is, replacing it."""
+async def _swap_in(new: Path, current: Path) -> None:
+    """Put the ``new`` folder where ``current`` is, replacing it. Runs inside the row's change to
+    ``ready``, so the folder is replaced if and only if the change commits."""
     if not new.exists():
         new.mkdir(parents=True)  # a file with no derivatives still gets its (empty) folder
     retired = current.with_name(f".{current.name}.retired")
-    shutil.rmtree(retired, ignore_errors=True)
     if current.exists():
         os.replace(current, retired)
     os.replace(new, current)
-    shutil.rmtree(retired, ignore_errors=True)
+    await asyncio.to_thread(shutil.rmtree, retired, ignore_errors=True)
 
 
 def _ms_since(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
-
-
-def _one_line(error: BaseException) -> str:
-    text = f"{type(error).__name__}: {error}".splitlines()
-    return text[0][:500] if text else type(error).__name__

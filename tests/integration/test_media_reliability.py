@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -187,8 +188,23 @@ def test_a_job_longer_than_its_lease_keeps_it_and_runs_once(
     # Without renewal the sweep would find the lease expired after 1 s and start the job a second time.
     server = server_with(MEDIA_LEASE="1", MEDIA_PROCESSING_DELAY="3", RECOVERY_INTERVAL="0.3")
     upload_id = upload_bytes(http, server, (TESTDATA_MEDIA / "hopper.png").read_bytes())
+    database = sqlite3.connect(server.data_dir / "tusmedia.db")
+    leases = set()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        status, lease_until = database.execute(
+            "SELECT status, lease_until FROM uploads WHERE id = ?", (upload_id,)
+        ).fetchone()
+        if status in ("ready", "failed"):
+            break
+        if lease_until is not None:
+            leases.add(lease_until)
+        time.sleep(0.05)
+    database.close()
 
     asset = wait_for_asset(http, server, upload_id, timeout=20)
-
     assert asset["status"] == "ready"
     assert (_events(asset).count("started"), asset["attempts"]) == (1, 1)
+    # The job outlived its first lease several times over, renewing it as it went.
+    assert len(leases) >= 4
+    assert asset["processing_time_ms"] >= 3000
