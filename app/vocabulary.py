@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 # 16 random bytes, url-safe base64 without padding: 128 bits in 22 characters.
-_UPLOAD_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{22}")
+UPLOAD_ID_LENGTH = 22
+_UPLOAD_ID_PATTERN = re.compile(rf"[A-Za-z0-9_-]{{{UPLOAD_ID_LENGTH}}}")
 
 
 def new_upload_id() -> str:

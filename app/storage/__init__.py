@@ -5,12 +5,13 @@ Errors::
     StorageError
     ├── UploadNotFound      no upload with that id
     ├── OffsetMismatch      a write did not start where the data ends
+    ├── BodyRefused         a staged body was not accepted (its checksum did not match)
     └── DirectoryInUse      another server process already serves this upload directory
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
 from typing import BinaryIO, Protocol
 
@@ -32,6 +33,11 @@ class OffsetMismatch(StorageError):
         super().__init__(f"write at offset {expected} but the data ends at {actual}")
         self.expected = expected
         self.actual = actual
+
+
+class BodyRefused(StorageError):
+    def __init__(self, upload_id: str) -> None:
+        super().__init__(f"the staged body for {upload_id} was refused; the upload is unchanged")
 
 
 class DirectoryInUse(StorageError):
@@ -72,11 +78,25 @@ class UploadStore(Protocol):
         """
         ...
 
+    async def append_verified(
+        self, upload_id: str, offset: int, chunks: AsyncIterator[bytes], accept: Callable[[], bool]
+    ) -> int:
+        """Like ``append``, but the body is staged beside the upload and joins it only if ``accept()``
+        says so once the body has ended; else BodyRefused. A body that ends early, or a crash, leaves
+        the upload as it was: no unverified byte is ever part of it (or of its offset)."""
+        ...
+
     async def truncate(self, upload_id: str, offset: int) -> None:
         """Cut the data back to ``offset``: undoes a refused write."""
         ...
 
     def open(self, upload_id: str) -> BinaryIO: ...
+
+    async def remove_debris(self, older_than_seconds: float) -> list[str]:
+        """Remove what crashes left (staged bodies, temporary files, halves of a create or delete)
+        that nothing touched for ``older_than_seconds``; returns the ids of uploads found half
+        deleted, which are gone now."""
+        ...
 
     async def concatenate(self, final_id: str, part_ids: list[str]) -> int:
         """Make the final upload's data the parts' data, in order, all at once; returns its size."""
@@ -85,4 +105,4 @@ class UploadStore(Protocol):
     async def delete(self, upload_id: str) -> None: ...
 
 
-__all__ = ["DirectoryInUse", "OffsetMismatch", "StorageError", "UploadNotFound", "UploadStore"]
+__all__ = ["BodyRefused", "DirectoryInUse", "OffsetMismatch", "StorageError", "UploadNotFound", "UploadStore"]

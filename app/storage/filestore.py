@@ -7,24 +7,31 @@ bytes. Info files are replaced atomically (write a temp file, then rename).
 from __future__ import annotations
 
 import asyncio
+import errno
 import fcntl
 import json
 import os
+import secrets
 import shutil
-from collections.abc import AsyncIterator, Iterator
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from app.storage import DirectoryInUse, OffsetMismatch, UploadNotFound
-from app.vocabulary import Concat, UploadInfo, is_valid_upload_id
+from app.storage import BodyRefused, DirectoryInUse, OffsetMismatch, UploadNotFound
+from app.vocabulary import UPLOAD_ID_LENGTH, Concat, UploadInfo, is_valid_upload_id
 
 # Request bodies arrive in pieces of tens of KiB. Writing such a piece to the page cache takes
 # microseconds, less than handing it to a thread, so small pieces are written inline; only a piece
 # this large goes to a thread, so the event loop never stalls on a big copy.
 THREAD_WRITE_BYTES = 1024 * 1024
 COPY_BUFFER_BYTES = 1024 * 1024
+# ``<id>.staging-<random>``: a checksummed body waiting for its verdict, never counted in the offset.
+STAGING_SUFFIX = ".staging-"
+ASSEMBLING_SUFFIX = ".assembling-"
 
 
 class FileStore:
@@ -62,11 +69,14 @@ class FileStore:
         data_path = self._data_path(info.id)
         # O_EXCL: a (vanishingly unlikely) id collision fails loudly instead of sharing a file.
         os.close(os.open(data_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        self._write_info(info)
+        try:
+            self._write_info(info)
+        except BaseException:
+            data_path.unlink(missing_ok=True)  # no data file without its info
+            raise
 
     def _write_info(self, info: UploadInfo) -> None:
         path = self._info_path(info.id)
-        temporary = path.with_suffix(".info.tmp")
         document = {
             "id": info.id,
             "length": info.length,
@@ -77,11 +87,17 @@ class FileStore:
             "parts": info.parts,
             "awaiting_finals": info.awaiting_finals,
         }
-        with open(temporary, "w", encoding="utf-8") as handle:
-            json.dump(document, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        # A temp name of its own: two writers (processes too) sharing one would mix or lose their writes.
+        fd, temporary = tempfile.mkstemp(prefix=f"{info.id}.info.", suffix=".tmp", dir=self.directory)
+        try:
+            with open(fd, "w", encoding="utf-8") as handle:
+                json.dump(document, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
 
     async def info(self, upload_id: str) -> UploadInfo:
         try:
@@ -116,6 +132,14 @@ class FileStore:
             if is_valid_upload_id(path.stem):
                 yield path.stem
 
+    async def remove_debris(self, older_than_seconds: float) -> list[str]:
+        """Remove what a crash or a failed write left behind and nothing touched for
+        ``older_than_seconds`` (so nothing a live request of another process is writing): staged
+        bodies, temporary info files, half-assembled finals, a data file without its info. An info
+        file without its data (a delete cut short) goes too; returns those uploads' ids, which the
+        caller forgets as deleted."""
+        return await asyncio.to_thread(_remove_debris, self.directory, older_than_seconds)
+
     async def offset(self, upload_id: str) -> int:
         try:
             return os.stat(self._data_path(upload_id)).st_size
@@ -132,14 +156,38 @@ class FileStore:
             if size != offset:
                 raise OffsetMismatch(offset, size)
             # Each piece is on disk before the next is read, so a dropped connection keeps all that came.
-            async for chunk in chunks:
-                if len(chunk) >= THREAD_WRITE_BYTES:
-                    await asyncio.to_thread(_write_all, fd, chunk)
-                else:
-                    _write_all(fd, chunk)
+            await _write_chunks(fd, chunks)
             return os.fstat(fd).st_size
         finally:
             os.close(fd)
+
+    async def append_verified(
+        self, upload_id: str, offset: int, chunks: AsyncIterator[bytes], accept: Callable[[], bool]
+    ) -> int:
+        data_path = self._data_path(upload_id)
+        try:
+            # Not O_APPEND: copy_file_range refuses an appending target, so the copy names its offset.
+            data_fd = os.open(data_path, os.O_WRONLY)
+        except FileNotFoundError:
+            raise UploadNotFound(upload_id) from None
+        staging = data_path.with_name(f"{upload_id}{STAGING_SUFFIX}{secrets.token_hex(8)}")
+        try:
+            size = os.fstat(data_fd).st_size
+            if size != offset:
+                raise OffsetMismatch(offset, size)
+            staging_fd = os.open(staging, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                await _write_chunks(staging_fd, chunks)
+                if not accept():
+                    raise BodyRefused(upload_id)
+                staged = os.fstat(staging_fd).st_size
+                await asyncio.to_thread(_copy_range, staging_fd, data_fd, staged, offset)
+            finally:
+                os.close(staging_fd)
+            return os.fstat(data_fd).st_size
+        finally:
+            os.close(data_fd)
+            staging.unlink(missing_ok=True)
 
     async def truncate(self, upload_id: str, offset: int) -> None:
         try:
@@ -156,14 +204,21 @@ class FileStore:
     async def concatenate(self, final_id: str, part_ids: list[str]) -> int:
         final_path = self._data_path(final_id)
         part_paths = [self._data_path(part_id) for part_id in part_ids]
-        assembling = final_path.with_name(f"{final_id}.assembling")
-        await asyncio.to_thread(_join_files, part_paths, assembling)
-        # One rename: the final upload goes from empty to complete, never half-assembled.
-        os.replace(assembling, final_path)
+        # A name of its own: an assembler whose lock was lost cannot write into another's copy.
+        assembling = final_path.with_name(f"{final_id}{ASSEMBLING_SUFFIX}{secrets.token_hex(8)}")
+        try:
+            await asyncio.to_thread(_join_files, part_paths, assembling)
+            # One rename: the final upload goes from empty to complete, never half-assembled.
+            os.replace(assembling, final_path)
+        except BaseException:
+            assembling.unlink(missing_ok=True)
+            raise
         return os.stat(final_path).st_size
 
     async def delete(self, upload_id: str) -> None:
-        for path in (self._info_path(upload_id), self._data_path(upload_id)):
+        # Data first: an info file left by a crash in between is still listed by upload_ids, so a
+        # sweep finds it and finishes the job; a data file left without its info would be invisible.
+        for path in (self._data_path(upload_id), self._info_path(upload_id)):
             path.unlink(missing_ok=True)
 
 
@@ -174,8 +229,57 @@ def _join_files(sources: list[Path], target: Path) -> None:
                 with open(source, "rb") as part:
                     shutil.copyfileobj(part, joined, COPY_BUFFER_BYTES)
     except FileNotFoundError as missing:
-        target.unlink(missing_ok=True)
         raise UploadNotFound(Path(str(missing.filename)).name) from None
+
+
+def _remove_debris(directory: Path, older_than_seconds: float) -> list[str]:
+    cutoff = time.time() - older_than_seconds
+    entries = {entry.name: entry for entry in os.scandir(directory) if entry.is_file(follow_symlinks=False)}
+    orphaned_infos = []
+    for name, entry in entries.items():
+        upload_id, rest = name[:UPLOAD_ID_LENGTH], name[UPLOAD_ID_LENGTH:]
+        if not is_valid_upload_id(upload_id) or entry.stat().st_mtime > cutoff:
+            continue
+        leftover = rest.startswith((STAGING_SUFFIX, ASSEMBLING_SUFFIX, ".info."))
+        data_without_info = rest == "" and f"{upload_id}.info" not in entries
+        info_without_data = rest == ".info" and upload_id not in entries
+        if leftover or data_without_info or info_without_data:
+            Path(entry.path).unlink(missing_ok=True)
+        if info_without_data:
+            orphaned_infos.append(upload_id)
+    return orphaned_infos
+
+
+async def _write_chunks(fd: int, chunks: AsyncIterator[bytes]) -> None:
+    async for chunk in chunks:
+        if len(chunk) >= THREAD_WRITE_BYTES:
+            await asyncio.to_thread(_write_all, fd, chunk)
+        else:
+            _write_all(fd, chunk)
+
+
+def _copy_range(source_fd: int, target_fd: int, count: int, target_offset: int) -> None:
+    """Copy ``count`` bytes from the start of ``source_fd`` to ``target_offset`` of ``target_fd``: in
+    the kernel where the file system can, through a buffer where it cannot."""
+    copied = 0
+    try:
+        while copied < count:
+            step = os.copy_file_range(source_fd, target_fd, count - copied, copied, target_offset + copied)
+            if step == 0:
+                break
+            copied += step
+    except OSError as error:
+        if error.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+            raise
+        while copied < count:
+            block = os.pread(source_fd, min(COPY_BUFFER_BYTES, count - copied), copied)
+            if not block:
+                break
+            view = memoryview(block)
+            while view:
+                written = os.pwrite(target_fd, view, target_offset + copied)
+                copied += written
+                view = view[written:]
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 from starlette.requests import ClientDisconnect, Request
 
+from app.storage import BodyRefused
 from app.tus.checksum import ExpectedChecksum, hashed
 from app.tus.completion import finish
 from app.tus.context import TusContext
@@ -67,18 +68,17 @@ async def receive_body(
     A body longer than the room left is refused with 413, and one whose checksum does not match
     with 460; either way nothing of it stays stored. A dropped connection, a body interrupted for
     another request or a shutdown, a client silent for ``network_timeout`` and a full disk all keep
-    every byte that arrived, unless the body carried a checksum, which can then never be verified.
+    every byte that arrived, unless the body carried a checksum, which can then never be verified:
+    such a body is staged beside the upload and joins it only once it matches, so not even a crash
+    can leave unverified bytes in it.
     """
     room = room_left(context, info, offset)
     declared = declared_body_length(request)
     if declared is not None and declared > room:
         raise TusError(413, f"the body ({declared} bytes) exceeds the {room} bytes left in this upload")
-    digest = checksum.start() if checksum else None
     chunks = _at_most(holder.read(request.stream(), context.settings.network_timeout_seconds), room)
-    if digest is not None:
-        chunks = hashed(chunks, digest)
     try:
-        new_offset = await context.store.append(info.id, offset, chunks)
+        new_offset = await _append(context, info, offset, chunks, checksum)
     except _BodyTooLarge:
         await context.store.truncate(info.id, offset)
         raise TusError(413, f"the body exceeds the {room} bytes left in this upload") from None
@@ -95,9 +95,6 @@ async def receive_body(
             reason = f"the server's disk is full; {kept} bytes of this upload are kept, resume when there is room"
             raise TusError(507, reason, {"Upload-Offset": str(kept)}) from None
         raise TusError(500, f"the server could not store the body ({error.strerror}); {kept} bytes are kept") from None
-    if checksum is not None and digest is not None and digest.digest() != checksum.digest:
-        await context.store.truncate(info.id, offset)
-        raise TusError(CHECKSUM_MISMATCH, f"the body does not match its {checksum.algorithm} checksum")
     if info.is_complete_at(new_offset):
         await finish(context, info)
     elif new_offset != offset:
@@ -105,12 +102,26 @@ async def receive_body(
     return new_offset
 
 
+async def _append(
+    context: TusContext, info: UploadInfo, offset: int, chunks: AsyncIterator[bytes], checksum: ExpectedChecksum | None
+) -> int:
+    if checksum is None:
+        return await context.store.append(info.id, offset, chunks)
+    digest = checksum.start()
+    try:
+        return await context.store.append_verified(
+            info.id, offset, hashed(chunks, digest), lambda: digest.digest() == checksum.digest
+        )
+    except BodyRefused:
+        raise TusError(CHECKSUM_MISMATCH, f"the body does not match its {checksum.algorithm} checksum") from None
+
+
 async def _keep_what_arrived(
     context: TusContext, info: UploadInfo, offset: int, checksum: ExpectedChecksum | None
 ) -> int:
-    """The body ended early: keep its bytes (an unverifiable checksummed body goes); the new offset."""
+    """The body ended early: keep its bytes (a checksummed one was only staged, and is gone); the new
+    offset."""
     if checksum is not None:
-        await context.store.truncate(info.id, offset)
         return offset
     kept = await context.store.offset(info.id)
     if kept != offset:

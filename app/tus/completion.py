@@ -26,6 +26,9 @@ async def finish(context: TusContext, info: UploadInfo) -> None:
         except TusError as busy:
             # The part's bytes are safe either way; a HEAD on the final upload assembles it later.
             log.warning("could not assemble final upload %s now: %s", final_id, busy.message)
+        except OSError as error:
+            # A full disk, say: the part is complete and answers so; the final waits for a HEAD.
+            log.warning("could not assemble final upload %s now: %s", final_id, error.strerror)
 
 
 async def assemble_if_ready(context: TusContext, final_id: str) -> None:

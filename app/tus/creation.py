@@ -3,11 +3,14 @@ come later (creation-defer-length), or as a part or the whole of a concatenation
 
 from __future__ import annotations
 
+import contextlib
+
 from starlette.requests import Request
 from starlette.responses import Response
 
 from app.auth import Principal, identify
 from app.clock import timestamp
+from app.storage import StorageError
 from app.tus.body import carries_body, declared_body_length, receive_body
 from app.tus.checksum import parse_upload_checksum
 from app.tus.completion import finish
@@ -76,10 +79,17 @@ async def create(context: TusContext, request: Request) -> Response:
                     await finish(context, info)
             headers = {"Location": location, "Upload-Offset": str(offset), **await context.expiry_headers(info, offset)}
     except TusError as refused:
-        # The upload exists (a refused body leaves it empty, a cut-off one keeps what arrived): say where.
-        refused.headers.setdefault("Location", location)
+        await say_where_it_stands(context, refused, info.id, location)
         raise
     return Response(status_code=201, headers=tus_headers(headers))
+
+
+async def say_where_it_stands(context: TusContext, refused: TusError, upload_id: str, location: str) -> None:
+    """A refusal after the upload was created (a body refused, cut off or over its time) still names
+    the upload and its offset, so the client resumes it instead of leaving an orphan behind."""
+    refused.headers.setdefault("Location", location)
+    with contextlib.suppress(StorageError):
+        refused.headers.setdefault("Upload-Offset", str(await context.store.offset(upload_id)))
 
 
 async def _create_final(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,6 +36,11 @@ def storage_errors_as_tus_errors() -> Iterator[None]:
     except OffsetMismatch as mismatch:
         # Another writer moved the offset between the request's check and its write.
         raise offset_mismatch(mismatch.expected, mismatch.actual) from None
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        # Body writes say how much they kept themselves; this is the rest (a create, an info file).
+        raise TusError(507, "the server's disk is full; try again when there is room") from None
 
 
 def offset_mismatch(provided: int, actual: int) -> TusError:

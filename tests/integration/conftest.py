@@ -1,9 +1,12 @@
-"""Fixtures for tests that need the local Redis."""
+"""Fixtures for tests that need more than a server: the local Redis, a file system that fills up."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -27,3 +30,21 @@ def redis_settings() -> Iterator[dict[str, str]]:
     connection = redis.Redis.from_url(REDIS_TEST_URL)
     for key in connection.scan_iter(f"dramatiq:{namespace}*"):
         connection.delete(key)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 2 MiB file system, so the disk really fills up."""
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)], capture_output=True, text=True
+    )
+    if mounted.returncode != 0:
+        if os.environ.get("CI"):
+            pytest.fail(f"cannot mount a tmpfs for the full-disk test: {mounted.stderr.strip()}")
+        pytest.skip(f"cannot mount a tmpfs (needs root): {mounted.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)

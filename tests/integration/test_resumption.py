@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -189,24 +188,6 @@ def test_sigterm_answers_open_patches_at_once_keeps_their_bytes_and_exits_within
 def test_a_second_server_process_on_the_same_upload_directory_refuses_to_start(server: Server, tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="already serves"):
         start_server(server.data_dir)
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 2 MiB file system, so the disk really fills up."""
-    mount_point = tmp_path / "small-disk"
-    mount_point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)], capture_output=True, text=True
-    )
-    if mounted.returncode != 0:
-        if os.environ.get("CI"):
-            pytest.fail(f"cannot mount a tmpfs for the full-disk test: {mounted.stderr.strip()}")
-        pytest.skip(f"cannot mount a tmpfs (needs root): {mounted.stderr.strip()}")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 def test_a_full_disk_answers_507_keeps_a_consistent_offset_and_the_upload_resumes_when_room_returns(

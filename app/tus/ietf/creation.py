@@ -13,7 +13,7 @@ from starlette.responses import Response
 from app.auth import identify
 from app.tus.body import receive_body
 from app.tus.context import TusContext
-from app.tus.creation import new_upload
+from app.tus.creation import new_upload, say_where_it_stands
 from app.tus.errors import TusError
 from app.tus.headers import HeaderError
 from app.tus.ietf.fields import file_metadata
@@ -40,7 +40,6 @@ async def create(context: TusContext, request: Request, version: InteropVersion)
                 info = await close_upload(context, info, offset)
             headers = await state_headers(context, version, info, offset)
     except TusError as refused:
-        # The upload exists and keeps what arrived: say where, so the client can resume it.
-        refused.headers.setdefault("Location", location)
+        await say_where_it_stands(context, refused, info.id, location)
         raise
     return Response(status_code=201, headers=draft_headers(version, {"Location": location, **headers}))
