@@ -86,13 +86,13 @@ def test_post_accepts_metadata_key_without_value(shared_server: Server, http: ht
 def test_post_with_malformed_metadata_answers_400_and_creates_nothing(
     shared_server: Server, http: httpx.Client, metadata: str
 ) -> None:
-    before = set((shared_server.data_dir / "uploads").iterdir())
+    before = stored_uploads(http, shared_server)
 
     response = http.post(shared_server.files_url, headers={**TUS, "Upload-Length": "5", "Upload-Metadata": metadata})
 
     assert response.status_code == 400
     assert "Upload-Metadata" in response.text
-    assert set((shared_server.data_dir / "uploads").iterdir()) == before
+    assert stored_uploads(http, shared_server) == before
 
 
 def _metadata_of_size(size: int) -> str:

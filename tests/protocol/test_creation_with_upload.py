@@ -34,12 +34,12 @@ def test_post_with_whole_body_completes_the_upload(shared_server: Server, http: 
 def test_post_with_body_longer_than_upload_length_answers_413_and_creates_nothing(
     shared_server: Server, http: httpx.Client
 ) -> None:
-    before = set((shared_server.data_dir / "uploads").iterdir())
+    before = stored_uploads(http, shared_server)
 
     response = http.post(shared_server.files_url, headers={**TUS, **OCTETS, "Upload-Length": "3"}, content=b"abcd")
 
     assert response.status_code == 413
-    assert set((shared_server.data_dir / "uploads").iterdir()) == before
+    assert stored_uploads(http, shared_server) == before
 
 
 def _chunked() -> Iterator[bytes]:
