@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
@@ -62,6 +62,29 @@ async def _insert(database: Database, owner: str = "alice", created_at: str = ""
     info = UploadInfo(id=upload_id, length=10, owner=owner, metadata={"filename": "a.jpg"}, created_at=created_at)
     await queries.insert_upload(database, info)
     return upload_id
+
+
+async def _mark_png_ready(
+    database: Database,
+    upload_id: str,
+    attempt: int,
+    derivatives: list[str],
+    while_held: Callable[[], Awaitable[None]] | None = None,
+) -> bool:
+    return await jobs.mark_ready(
+        database,
+        upload_id,
+        attempt,
+        detected_type="image/png",
+        width=1,
+        height=1,
+        duration_seconds=None,
+        media_format="PNG",
+        details={},
+        derivatives=derivatives,
+        processing_time_ms=1,
+        while_held=while_held,
+    )
 
 
 async def test_migrations_run_once_and_are_idempotent(database: Database) -> None:
@@ -206,19 +229,7 @@ async def test_a_renewed_lease_keeps_a_running_job_from_being_sent_again(databas
     assert await jobs.renew_lease(database, upload_id, 1, 60)
 
     assert await jobs.ids_to_redispatch(database, queued_before="0000") == []
-    await jobs.mark_ready(
-        database,
-        upload_id,
-        1,
-        detected_type="image/png",
-        width=1,
-        height=1,
-        duration_seconds=None,
-        media_format="PNG",
-        details={},
-        derivatives=[],
-        processing_time_ms=1,
-    )
+    await _mark_png_ready(database, upload_id, 1, [])
     assert not await jobs.renew_lease(database, upload_id, 1, 60), "a finished job has no lease to renew"
 
 
@@ -241,20 +252,7 @@ async def test_a_superseded_attempt_can_change_nothing(database: Database) -> No
         ran_while_held.append(True)
 
     assert not await jobs.renew_lease(database, upload_id, 1, 60)
-    assert not await jobs.mark_ready(
-        database,
-        upload_id,
-        1,
-        detected_type="image/png",
-        width=1,
-        height=1,
-        duration_seconds=None,
-        media_format="PNG",
-        details={},
-        derivatives=["thumb_256.jpg"],
-        processing_time_ms=1,
-        while_held=swap,
-    )
+    assert not await _mark_png_ready(database, upload_id, 1, ["thumb_256.jpg"], swap)
     assert not await jobs.mark_failed(database, upload_id, 1, "late")
     assert not await jobs.release_for_retry(database, upload_id, 1, "late")
 
@@ -279,20 +277,7 @@ async def test_work_done_while_the_row_is_held_rolls_the_change_back_when_it_fai
         raise OSError("disk went away")
 
     with pytest.raises(OSError):
-        await jobs.mark_ready(
-            database,
-            upload_id,
-            1,
-            detected_type="image/png",
-            width=1,
-            height=1,
-            duration_seconds=None,
-            media_format="PNG",
-            details={},
-            derivatives=[],
-            processing_time_ms=1,
-            while_held=swap,
-        )
+        await _mark_png_ready(database, upload_id, 1, [], swap)
 
     row = await queries.get_upload(database, upload_id)
     assert (row["status"], row["attempts"]) == ("processing", 1)
