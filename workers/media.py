@@ -22,6 +22,7 @@ from PIL import Image
 
 from app.db import jobs, open_database, queries
 from app.db.migrations import migrate
+from app.observability.metrics import record_job
 from app.storage.filestore import FileStore
 from config import Settings
 from workers.child import Job, OpenFile, one_line, run_in_child
@@ -81,6 +82,7 @@ class MediaJobs:
         row = await jobs.claim(database, upload_id, self.settings.media_lease_seconds)
         if row is None:
             log.info("process_media(%s): nothing to claim (already done, taken, or deleted)", upload_id)
+            record_job("superseded")
             return
         attempt: int = row["attempts"]
         started = time.monotonic()
@@ -106,6 +108,7 @@ class MediaJobs:
             )
         except LeaseLost:
             log.warning("process_media(%s): attempt %d lost its lease; its work is discarded", upload_id, attempt)
+            record_job("superseded")
             return
         except PermanentProcessingError as failure:
             await self._fail(database, upload_id, attempt, failure, started)
@@ -115,15 +118,19 @@ class MediaJobs:
             # for the broker's retry, which ends in "failed" once the retries are spent. A row this
             # attempt no longer holds (deleted, taken over) has nothing to retry.
             if await jobs.release_for_retry(database, upload_id, attempt, one_line(error)):
+                record_job("retried")
                 raise
             log.warning("process_media(%s): %s, after the row was deleted or taken over", upload_id, one_line(error))
+            record_job("superseded")
             return
         finally:
             await asyncio.to_thread(shutil.rmtree, scratch, ignore_errors=True)
         if recorded:
             log.info("process_media(%s): ready in %d ms", upload_id, _ms_since(started))
+            record_job("ready", detected_type=result.detected_type, seconds=time.monotonic() - started)
         else:
             log.warning("process_media(%s): deleted or taken over meanwhile; nothing recorded", upload_id)
+            record_job("superseded")
 
     def _job(self, row: dict[str, Any], source: BinaryIO, scratch: Path) -> Job:
         delay = self.settings.media_processing_delay_seconds
@@ -174,6 +181,7 @@ class MediaJobs:
             database, upload_id, attempt, reason, detected_type=detected, processing_time_ms=_ms_since(started)
         )
         log.info("process_media(%s): failed: %s", upload_id, reason)
+        record_job("failed", detected_type=detected, seconds=time.monotonic() - started)
 
     async def retries_exhausted(self, message: dict[str, Any], retry_info: dict[str, Any]) -> None:
         upload_id = message["args"][0]
@@ -181,6 +189,7 @@ class MediaJobs:
         row = await queries.get_upload(database, upload_id)
         last_error = (row or {}).get("error") or "unknown error"
         await jobs.give_up(database, upload_id, f"gave up after {retry_info.get('retries', '?')} retries: {last_error}")
+        record_job("failed")  # its last attempt was counted as retried
 
 
 class LeaseLost(Exception):

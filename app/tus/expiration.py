@@ -98,7 +98,7 @@ async def remove_expired(context: TusContext) -> list[str]:
                 if not has_passed(await context.expiry_deadline(info, offset)):
                     continue
                 await context.store.delete(upload_id)
-                await context.events.terminated(upload_id)
+                await context.events.terminated(upload_id, reason="expired")
                 removed.append(upload_id)
         except (UploadNotFound, TusError):
             continue  # deleted meanwhile, or busy with a request, which means it is alive

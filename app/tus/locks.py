@@ -134,6 +134,26 @@ class _UploadLock:
     users: int = 0
 
 
+class LockObserver(Protocol):
+    """Told about contention, for the metrics; the protocol layer itself does not know Prometheus."""
+
+    def waited(self, seconds: float, acquired: bool) -> None:
+        """A request found the lock taken and waited ``seconds``, then got it or gave up (423)."""
+        ...
+
+    def handed_over(self) -> None:
+        """A stalled holder was interrupted for another request."""
+        ...
+
+
+class _Unobserved:
+    def waited(self, seconds: float, acquired: bool) -> None:
+        pass
+
+    def handed_over(self) -> None:
+        pass
+
+
 class Locks(Protocol):
     """What the protocol layer needs of upload locks: in-process ones, or shared through Redis."""
 
@@ -148,8 +168,9 @@ class UploadLocks:
     """In-process locks. Several server processes sharing one upload directory need shared locks
     (``app.tus.shared_locks``) on top of these."""
 
-    def __init__(self, wait_seconds: float) -> None:
+    def __init__(self, wait_seconds: float, observer: LockObserver | None = None) -> None:
         self.wait_seconds = wait_seconds
+        self.observer: LockObserver = observer or _Unobserved()
         self._locks: dict[str, _UploadLock] = {}
 
     @asynccontextmanager
@@ -162,7 +183,7 @@ class UploadLocks:
         entry = self._locks.setdefault(upload_id, _UploadLock())
         entry.users += 1
         try:
-            await self._acquire(
+            await self._acquire_observed(
                 upload_id, entry, take_over, self.wait_seconds if wait_seconds is None else wait_seconds
             )
             holder = LockHolder(task=asyncio.current_task())
@@ -182,7 +203,23 @@ class UploadLocks:
         request, here or (through shared locks) in another process, wants the upload."""
         entry = self._locks.get(upload_id)
         if entry is not None and entry.holder is not None and entry.holder.stalled_for() >= STALLED_AFTER_SECONDS:
+            if entry.holder.interruption is None:
+                self.observer.handed_over()
             entry.holder.interrupt(TAKEN_OVER)
+
+    async def _acquire_observed(self, upload_id: str, entry: _UploadLock, take_over: bool, wait_seconds: float) -> None:
+        """``_acquire``, telling the observer how long a request that found the lock taken waited."""
+        if not entry.lock.locked():
+            await self._acquire(upload_id, entry, take_over, wait_seconds)
+            return
+        loop = asyncio.get_running_loop()
+        since = loop.time()
+        acquired = False
+        try:
+            await self._acquire(upload_id, entry, take_over, wait_seconds)
+            acquired = True
+        finally:
+            self.observer.waited(loop.time() - since, acquired)
 
     async def _acquire(self, upload_id: str, entry: _UploadLock, take_over: bool, wait_seconds: float) -> None:
         loop = asyncio.get_running_loop()
