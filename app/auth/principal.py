@@ -1,20 +1,24 @@
-"""Who is asking, and what they may see.
-
-Every request, on the tus endpoints and the API alike, goes through ``identify``. Tokens are not
-implemented yet: everyone is the anonymous user, who owns the uploads made anonymously.
-"""
+"""Who is asking: the principal every request is served as."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from starlette.requests import Request
+from starlette.authentication import BaseUser
 
 
 @dataclass(frozen=True)
-class Principal:
+class Principal(BaseUser):
     subject: str
     is_admin: bool = False
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def display_name(self) -> str:
+        return self.subject
 
     def may_access(self, owner: str) -> bool:
         return self.is_admin or owner == self.subject
@@ -25,8 +29,5 @@ class Principal:
         return None if self.is_admin else self.subject
 
 
+# Everyone, when ALLOW_ANONYMOUS is on: one ordinary user who owns the uploads made anonymously.
 ANONYMOUS = Principal(subject="anonymous")
-
-
-async def identify(request: Request) -> Principal:
-    return ANONYMOUS
