@@ -9,6 +9,7 @@ import sys
 import threading
 from typing import Any
 
+from app.observability.logs import configure_logging
 from config import Settings, load_settings
 
 
@@ -25,14 +26,63 @@ def _serve(settings: Settings, arguments: argparse.Namespace) -> int:
         "proxy_headers": settings.trust_proxy_headers,
         "forwarded_allow_ips": _forwarded_allow_ips(settings),
         "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
+        # Our own access log line replaces uvicorn's, which would log query strings (signed links).
+        "access_log": False,
     }
     if arguments.reload:
         # Reload needs an import string; the app then reads its settings from the environment again.
         uvicorn.run("app.main:app", reload=True, **options)
         return 0
+    _announce_first_admin_token(settings)
     app = create_app(settings)
-    UploadServer(uvicorn.Config(app, **options), app.state.upload_locks.interrupt_all).run()
+    # log_config=None: uvicorn's loggers go through our handler (request ids, LOG_FORMAT) like any other.
+    server_config = uvicorn.Config(app, log_config=None, **options)
+    UploadServer(server_config, app.state.upload_locks.interrupt_all).run()
     return 0
+
+
+def _announce_first_admin_token(settings: Settings) -> None:
+    import asyncio
+
+    from app.auth.commands import first_admin_token
+
+    issued = asyncio.run(first_admin_token(settings))
+    if issued is not None:
+        # Printed, never logged: this is the one time the secret exists outside the client.
+        print(
+            "No API token existed yet, so tusmedia made an admin token. It is shown only now; keep it.\n"
+            "Send it as 'Authorization: Bearer <token>'; make more with: tusmedia token create --user NAME [--admin]\n"
+            f"{issued.token}",
+            flush=True,
+        )
+
+
+def _token(settings: Settings, arguments: argparse.Namespace) -> int:
+    import asyncio
+
+    from app.auth import commands
+
+    if arguments.action == "create":
+        issued = asyncio.run(commands.create_token(settings, arguments.user, arguments.admin, arguments.expires))
+        role = "admin" if issued.is_admin else "user"
+        expiry = f"expires {issued.expires_at}" if issued.expires_at else "does not expire"
+        print(f"token {issued.id} for {role} {issued.subject!r}, {expiry}; shown only now:")
+        print(issued.token)
+        return 0
+    if arguments.action == "list":
+        for row in asyncio.run(commands.list_tokens(settings)):
+            state = f"revoked {row['revoked_at']}" if row["revoked_at"] else f"expires {row['expires_at'] or 'never'}"
+            role = "admin" if row["is_admin"] else "user"
+            print(
+                f"{row['id']}  {role:5}  {row['subject']}  created {row['created_at']}  "
+                f"last used {row['last_used_at'] or 'never'}  {state}"
+            )
+        return 0
+    if asyncio.run(commands.revoke_token(settings, arguments.id)):
+        print(f"revoked token {arguments.id}")
+        return 0
+    print(f"tusmedia token revoke: no token {arguments.id!r} that is not revoked already", file=sys.stderr)
+    return 1
 
 
 def _forwarded_allow_ips(settings: Settings) -> str | None:
@@ -70,11 +120,15 @@ def _worker(settings: Settings, arguments: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from app.observability.worker import serve_worker_metrics
     from workers.broker import create_broker, start_worker
     from workers.media import declare_actors
+    from workers.webhooks import declare_webhook_actors
 
     broker = create_broker(settings)
-    declare_actors(broker, settings)
+    actors = declare_actors(broker, settings)
+    webhooks = declare_webhook_actors(broker, settings)
+    metrics_server = serve_worker_metrics(settings, broker, (actors.process_media.queue_name,))
     concurrency = arguments.concurrency or settings.media_worker_concurrency
     worker = start_worker(broker, concurrency)
     stop = threading.Event()
@@ -83,6 +137,9 @@ def _worker(settings: Settings, arguments: argparse.Namespace) -> int:
     logging.getLogger(__name__).info("media worker running with %d thread(s)", concurrency)
     stop.wait()
     worker.stop()
+    webhooks.close()
+    if metrics_server is not None:
+        metrics_server.shutdown()
     broker.close()
     return 0
 
@@ -123,6 +180,17 @@ def build_parser() -> argparse.ArgumentParser:
     cleanup = commands.add_parser("cleanup", help="remove expired unfinished uploads now (the server also does it)")
     cleanup.set_defaults(run=_cleanup)
 
+    token = commands.add_parser("token", help="make, list and revoke API tokens")
+    token.set_defaults(run=_token)
+    actions = token.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="make a token and print it (the last line) once")
+    create.add_argument("--user", required=True, help="the user the token speaks for; uploads are owned by this name")
+    create.add_argument("--admin", action="store_true", help="an admin token: sees and acts on every upload")
+    create.add_argument("--expires", type=float, metavar="DAYS", help="days until the token expires (default: never)")
+    actions.add_parser("list", help="every token: id, role, user, created, last used, expiry or revocation")
+    revoke = actions.add_parser("revoke", help="revoke a token at once")
+    revoke.add_argument("id", help="the token's id, as `token list` shows it")
+
     again = commands.add_parser("reprocess", help="queue assets for processing again")
     again.add_argument("ids", nargs="*", help="asset (upload) ids")
     again.add_argument("--failed", action="store_true", help="every asset whose processing failed")
@@ -133,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     settings = load_settings(arguments.env_file)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     return arguments.run(settings, arguments)
 
 

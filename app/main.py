@@ -13,10 +13,20 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from app.api.admin import AdminApi
 from app.api.assets import ApiError, AssetsApi, render_api_error
+from app.api.openapi import openapi_routes
+from app.api.stats import StatsApi
+from app.auth import AuthError
+from app.auth.setup import build_authentication
 from app.db import open_database
 from app.db.migrations import migrate
+from app.hooks import pre_create_hook
 from app.lifecycle import UploadLifecycle
+from app.notify.setup import build_notify
+from app.observability.metrics import LockMetrics
+from app.observability.setup import observability_routes, request_middleware
+from app.quotas import Quotas
 from app.recovery import DEBRIS_AGE_SECONDS, Recovery
 from app.storage.filestore import FileStore
 from app.tus.context import TusContext, TusSettings
@@ -72,13 +82,14 @@ TUS_RESPONSE_HEADERS = (
     "Accept-Patch",
     "Content-Range",
     "Content-Disposition",
+    "X-Request-ID",
 )
 CORS_PREFLIGHT_MAX_AGE_SECONDS = 86400
 
 
 def upload_locks(settings: Settings) -> UploadLocks | SharedUploadLocks:
     """In-process locks; shared through Redis when REDIS_URL is set, so several processes can serve."""
-    local = UploadLocks(settings.lock_wait_seconds)
+    local = UploadLocks(settings.lock_wait_seconds, LockMetrics())
     if settings.redis_url:
         return SharedUploadLocks(local, settings.redis_url, settings.queue_namespace)
     return local
@@ -126,11 +137,30 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # Sending may block on the network (Redis, RabbitMQ): keep it off the event loop.
         await asyncio.to_thread(actors.process_media.send, upload_id)
 
-    lifecycle = UploadLifecycle(database, dispatch, settings.derivatives_dir, OFFSET_RECORD_INTERVAL_SECONDS)
+    lifecycle = UploadLifecycle(
+        database,
+        dispatch,
+        settings.derivatives_dir,
+        OFFSET_RECORD_INTERVAL_SECONDS,
+        quotas=Quotas.from_settings(settings),
+        pre_create_hook=pre_create_hook(settings),
+    )
     locks = upload_locks(settings)
     tus = tus_context(settings, store, lifecycle, locks)
     recovery = Recovery(database, store, lifecycle)
-    assets = AssetsApi(database, settings)
+
+    def is_tus_path(path: str) -> bool:
+        return path.startswith(settings.tus_base_path.rstrip("/"))
+
+    def refusal_style(path: str) -> tuple[bool, dict[str, str]]:
+        return (True, tus_headers()) if is_tus_path(path) else (False, {})
+
+    authentication = build_authentication(settings, database, refusal_style)
+    assets = AssetsApi(database, settings, authentication.links)
+    notify = build_notify(settings, database, broker, authentication.links)
+    recovery.resend_webhooks = notify.resend_due
+    admin = AdminApi(database, tus, lifecycle)
+    status = StatsApi(database, settings, store, lifecycle, broker, actors.process_media.queue_name)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -147,6 +177,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         background: list[asyncio.Task[None]] = []
         try:
             await migrate(database)
+            await notify.start()
             if settings.in_process_worker:
                 worker = await asyncio.to_thread(start_worker, broker, settings.media_worker_concurrency)
             # Alone on the upload directory (no shared locks), anything half-written is a crash's debris.
@@ -165,6 +196,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await lifecycle.offsets.flush()
+            await notify.stop()
             if worker is not None:
                 await asyncio.to_thread(worker.stop)
             await asyncio.to_thread(broker.close)
@@ -176,15 +208,32 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     async def render_unexpected(request: Request, exc: Exception) -> Response:
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        headers = tus_headers() if request.url.path.startswith(settings.tus_base_path.rstrip("/")) else {}
+        headers = tus_headers() if is_tus_path(request.url.path) else {}
         return PlainTextResponse("internal server error\n", status_code=500, headers=headers)
 
     app = Starlette(
-        routes=[*tus_routes(tus), *assets.routes()],
-        middleware=[cors_middleware(settings)],
+        routes=[
+            *tus_routes(tus),
+            *assets.routes(),
+            *notify.routes(),
+            *admin.routes(),
+            *status.routes(),
+            *openapi_routes(settings),
+            *observability_routes(settings, database, broker, (actors.process_media.queue_name,), locks),
+        ],
+        # CORS outermost, so a preflight is answered before credentials are asked for.
+        # Only the request id and metrics wrap it, so every answer (preflights and refusals too) has both.
+        middleware=[request_middleware(settings), cors_middleware(settings), authentication.middleware],
         lifespan=lifespan,
-        exception_handlers={TusError: render_tus_error, ApiError: render_api_error, Exception: render_unexpected},
+        exception_handlers={
+            TusError: render_tus_error,
+            ApiError: render_api_error,
+            AuthError: authentication.render,
+            Exception: render_unexpected,
+        },
     )
+    # Clients do not follow redirects on POST or PATCH; a path that is not a route is simply not found.
+    app.router.redirect_slashes = False
     # For the server's shutdown, which must stop open PATCH bodies before waiting for requests to end.
     app.state.upload_locks = locks
     return app

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from databases import Database
@@ -27,10 +28,18 @@ DEBRIS_AGE_SECONDS = 3600
 
 
 class Recovery:
-    def __init__(self, database: Database, store: UploadStore, lifecycle: UploadLifecycle) -> None:
+    def __init__(
+        self,
+        database: Database,
+        store: UploadStore,
+        lifecycle: UploadLifecycle,
+        resend_webhooks: Callable[[], Awaitable[int]] | None = None,
+    ) -> None:
         self.database = database
         self.store = store
         self.lifecycle = lifecycle
+        # Re-sends the webhook actor for overdue deliveries no attempt holds (app.notify).
+        self.resend_webhooks = resend_webhooks
 
     async def sweep(self, queued_for_seconds: float | None, debris_older_than_seconds: float) -> None:
         """Remove storage debris, complete stored uploads, then re-send jobs queued longer than
@@ -39,6 +48,8 @@ class Recovery:
         await self.remove_debris(debris_older_than_seconds)
         await self.complete_stored_uploads()
         await self.redispatch(queued_for_seconds)
+        if self.resend_webhooks is not None:
+            await self.resend_webhooks()
 
     async def remove_debris(self, older_than_seconds: float) -> None:
         deleted = await self.store.remove_debris(older_than_seconds)

@@ -6,6 +6,8 @@ module lists each one with its default, and ``docs/configuration.md`` explains t
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +57,38 @@ class Settings:
     trust_proxy_headers: bool = False
     relative_location: bool = False
     log_level: str = "info"
+    log_format: str = "text"
+    ready_min_free_bytes: int = 100 * MIB
+    worker_metrics_port: int = 0
+    worker_metrics_host: str = "127.0.0.1"
+    allow_anonymous: bool = False
+    secret_key: str = ""
+    signed_url_ttl_seconds: float = 3600.0
+    jwt_secret: str = ""
+    jwt_public_key: str = ""
+    jwt_algorithms: tuple[str, ...] = ()
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    jwt_leeway_seconds: float = 30.0
+    jwt_user_claim: str = "sub"
+    jwt_admin_claim: str = "role"
+    jwt_admin_value: str = "admin"
+    user_quota_bytes: int = 0
+    user_max_unfinished: int = 0
+    pre_create_hook_url: str = ""
+    pre_create_hook_timeout_seconds: float = 5.0
+    pre_create_hook_fail_open: bool = False
+    webhook_urls: tuple[str, ...] = ()
+    webhook_secret: str = ""
+    webhook_max_age_seconds: float = 86400.0
+    webhook_min_backoff_seconds: float = 1.0
+    webhook_max_backoff_seconds: float = 3600.0
+    webhook_timeout_seconds: float = 10.0
+    event_stream_heartbeat_seconds: float = 15.0
+
+    @property
+    def uses_jwt(self) -> bool:
+        return bool(self.jwt_secret or self.jwt_public_key)
 
     @property
     def in_process_worker(self) -> bool:
@@ -77,6 +111,23 @@ def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
 
 def _names(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _webhook_secret(secret: str, urls: str) -> str:
+    """Required with WEBHOOK_URLS: a Standard Webhooks secret, ``whsec_`` and base64 of 16 to 64 bytes."""
+    if not urls.strip():
+        return secret
+    encoded = secret.removeprefix("whsec_")
+    try:
+        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except binascii.Error:
+        key = b""
+    if not secret.startswith("whsec_") or not 16 <= len(key) <= 64:
+        raise ValueError(
+            "WEBHOOK_URLS is set, so WEBHOOK_SECRET must be a whsec_ secret (whsec_ and base64 of 16 to 64 random "
+            "bytes, e.g. python -c \"import base64,os;print('whsec_'+base64.b64encode(os.urandom(24)).decode())\")"
+        )
+    return secret
 
 
 def _base_path(value: str) -> str:
@@ -144,4 +195,42 @@ def load_settings(env_file: str | os.PathLike[str] | None = ".env", environ: dic
         trust_proxy_headers=config("TRUST_PROXY_HEADERS", cast=bool, default=defaults.trust_proxy_headers),
         relative_location=config("RELATIVE_LOCATION", cast=bool, default=defaults.relative_location),
         log_level=config("LOG_LEVEL", default=defaults.log_level),
+        log_format=_choice("LOG_FORMAT", config("LOG_FORMAT", default=defaults.log_format), ("text", "json")),
+        ready_min_free_bytes=config("READY_MIN_FREE_BYTES", cast=int, default=defaults.ready_min_free_bytes),
+        worker_metrics_port=config("WORKER_METRICS_PORT", cast=int, default=defaults.worker_metrics_port),
+        worker_metrics_host=config("WORKER_METRICS_HOST", default=defaults.worker_metrics_host),
+        allow_anonymous=config("ALLOW_ANONYMOUS", cast=bool, default=defaults.allow_anonymous),
+        secret_key=config("SECRET_KEY", default=defaults.secret_key),
+        signed_url_ttl_seconds=config("SIGNED_URL_TTL", cast=float, default=defaults.signed_url_ttl_seconds),
+        jwt_secret=config("JWT_SECRET", default=defaults.jwt_secret),
+        jwt_public_key=config("JWT_PUBLIC_KEY", default=defaults.jwt_public_key),
+        jwt_algorithms=_names(config("JWT_ALGORITHMS", default="")),
+        jwt_issuer=config("JWT_ISSUER", default=defaults.jwt_issuer),
+        jwt_audience=config("JWT_AUDIENCE", default=defaults.jwt_audience),
+        jwt_leeway_seconds=config("JWT_LEEWAY", cast=float, default=defaults.jwt_leeway_seconds),
+        jwt_user_claim=config("JWT_USER_CLAIM", default=defaults.jwt_user_claim),
+        jwt_admin_claim=config("JWT_ADMIN_CLAIM", default=defaults.jwt_admin_claim),
+        jwt_admin_value=config("JWT_ADMIN_VALUE", default=defaults.jwt_admin_value),
+        user_quota_bytes=config("USER_QUOTA_BYTES", cast=int, default=defaults.user_quota_bytes),
+        user_max_unfinished=config("USER_MAX_UNFINISHED", cast=int, default=defaults.user_max_unfinished),
+        pre_create_hook_url=config("PRE_CREATE_HOOK_URL", default=defaults.pre_create_hook_url),
+        pre_create_hook_timeout_seconds=config(
+            "PRE_CREATE_HOOK_TIMEOUT", cast=float, default=defaults.pre_create_hook_timeout_seconds
+        ),
+        pre_create_hook_fail_open=config(
+            "PRE_CREATE_HOOK_FAIL_OPEN", cast=bool, default=defaults.pre_create_hook_fail_open
+        ),
+        webhook_urls=_names(config("WEBHOOK_URLS", default="")),
+        webhook_secret=_webhook_secret(config("WEBHOOK_SECRET", default=""), config("WEBHOOK_URLS", default="")),
+        webhook_max_age_seconds=config("WEBHOOK_MAX_AGE", cast=float, default=defaults.webhook_max_age_seconds),
+        webhook_min_backoff_seconds=config(
+            "WEBHOOK_MIN_BACKOFF", cast=float, default=defaults.webhook_min_backoff_seconds
+        ),
+        webhook_max_backoff_seconds=config(
+            "WEBHOOK_MAX_BACKOFF", cast=float, default=defaults.webhook_max_backoff_seconds
+        ),
+        webhook_timeout_seconds=config("WEBHOOK_TIMEOUT", cast=float, default=defaults.webhook_timeout_seconds),
+        event_stream_heartbeat_seconds=config(
+            "EVENT_STREAM_HEARTBEAT", cast=float, default=defaults.event_stream_heartbeat_seconds
+        ),
     )

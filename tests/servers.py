@@ -28,8 +28,17 @@ def free_port() -> int:
 def process_env(data_dir: Path, overrides: dict[str, str] | None = None) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key not in ("REDIS_URL", "BROKER_URL", "DATABASE_URL")}
     # Test servers process any type, so protocol tests may upload random bytes; the default allow-list
-    # has tests of its own.
-    env.update({"DATA_DIR": str(data_dir), "LOG_LEVEL": "warning", "PYTHONUNBUFFERED": "1", "ALLOWED_TYPES": "*"})
+    # has tests of its own. They serve requests without a token as "anonymous", so protocol tests need
+    # none; the access tests switch that off (ALLOW_ANONYMOUS=false) and use real tokens.
+    env.update(
+        {
+            "DATA_DIR": str(data_dir),
+            "LOG_LEVEL": "warning",
+            "PYTHONUNBUFFERED": "1",
+            "ALLOWED_TYPES": "*",
+            "ALLOW_ANONYMOUS": "true",
+        }
+    )
     env.update(overrides or {})
     return env
 

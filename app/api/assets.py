@@ -16,10 +16,12 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from app.api.filters import FilterError, query_filter
 from app.auth import Principal, identify
-from app.db import queries
+from app.auth.links import LinkSigner
+from app.db import listing, queries
 from app.urls import public_base_url
-from app.vocabulary import AssetStatus, is_valid_upload_id
+from app.vocabulary import is_valid_upload_id
 from config import Settings
 
 DEFAULT_PAGE_SIZE = 50
@@ -64,8 +66,9 @@ def _page_size(text: str | None) -> int:
 
 
 class AssetsApi:
-    def __init__(self, database: Database, settings: Settings) -> None:
+    def __init__(self, database: Database, settings: Settings, links: LinkSigner) -> None:
         self.database = database
+        self.links = links
         self.derivatives_dir = settings.derivatives_dir
         self.tus_base_path = settings.tus_base_path
         self.trust_proxy_headers = settings.trust_proxy_headers
@@ -83,9 +86,15 @@ class AssetsApi:
             raise ApiError(404, "asset not found")
         return row
 
-    def _describe(self, request: Request, row: dict[str, Any]) -> dict[str, Any]:
+    def _signed(self, base: str, path: str, principal: Principal) -> str:
+        """A link a browser can follow without headers (an <img>, a download), for a while."""
+        return f"{base}{path}?{self.links.query(path, principal)}"
+
+    def _describe(self, request: Request, row: dict[str, Any], principal: Principal) -> dict[str, Any]:
         base = public_base_url(request, self.trust_proxy_headers)
-        asset_url = f"{base}/api/assets/{row['id']}"
+        asset_path = f"/api/assets/{row['id']}"
+        asset_url = f"{base}{asset_path}"
+        derivatives = row["derivatives"] or []
         return {
             "id": row["id"],
             "status": row["status"],
@@ -108,37 +117,40 @@ class AssetsApi:
             "processed_at": row["processed_at"],
             "processing_time_ms": row["processing_time_ms"],
             "upload_url": f"{base}{self.tus_base_path}{row['id']}",
+            "download_url": self._signed(base, f"{self.tus_base_path}{row['id']}", principal),
             "url": asset_url,
-            "derivatives": {name: f"{asset_url}/derivatives/{name}" for name in (row["derivatives"] or [])},
+            "derivatives": {
+                name: self._signed(base, f"{asset_path}/derivatives/{name}", principal) for name in derivatives
+            },
         }
 
     async def get_asset(self, request: Request) -> Response:
         principal = await identify(request)
         row = await self._visible_row(request.path_params["upload_id"], principal)
         events = await queries.list_events(self.database, row["id"])
-        return JSONResponse({**self._describe(request, row), "events": events})
+        return JSONResponse({**self._describe(request, row, principal), "events": events})
 
     async def list_assets(self, request: Request) -> Response:
+        """Filters (see ``app.api.filters``), newest first in cursor pages, with the count of all matches."""
         principal = await identify(request)
-        status_filter = request.query_params.get("status")
-        if status_filter is not None and status_filter not in AssetStatus.__members__.values():
-            allowed = ", ".join(AssetStatus)
-            raise ApiError(400, f"unknown status {status_filter[:40]!r}; use one of {allowed}")
+        try:
+            selection = query_filter(request.query_params, principal)
+        except FilterError as error:
+            raise ApiError(400, str(error)) from None
         limit = _page_size(request.query_params.get("limit"))
         cursor = request.query_params.get("cursor")
-        rows = await queries.list_uploads(
-            self.database,
-            owner=principal.owner_filter,
-            status=AssetStatus(status_filter) if status_filter else None,
-            before=_decode_cursor(cursor) if cursor else None,
-            # One extra row tells whether a next page exists without a second query.
-            limit=limit + 1,
-        )
+        before = _decode_cursor(cursor) if cursor else None
+        if selection is None:  # a user asking for another owner's assets: none are visible
+            return JSONResponse({"items": [], "next": None, "total": 0})
+        # One extra row tells whether a next page exists without a second query.
+        rows = await listing.list_assets(self.database, selection, before=before, limit=limit + 1)
+        total = await listing.count_assets(self.database, selection)
         page, more = rows[:limit], len(rows) > limit
         next_url = None
         if more:
             next_url = str(request.url.include_query_params(cursor=_encode_cursor(page[-1]), limit=limit))
-        return JSONResponse({"items": [self._describe(request, row) for row in page], "next": next_url})
+        items = [self._describe(request, row, principal) for row in page]
+        return JSONResponse({"items": items, "next": next_url, "total": total})
 
     async def get_derivative(self, request: Request) -> Response:
         principal = await identify(request)

@@ -19,7 +19,8 @@ from databases import Database
 from app.clock import timestamp
 from app.db import is_sqlite
 from app.db.queries import Row, as_row, change_status
-from app.db.tables import asset_events, uploads
+from app.db.tables import uploads
+from app.notify.outbox import announce, record_events
 from app.vocabulary import AssetStatus
 
 # Our timestamp text (``2026-11-25T01:04:25.820737Z``) in each dialect's own words. SQLite's %f is
@@ -68,11 +69,8 @@ async def claim(database: Database, upload_id: str, lease_seconds: float) -> Row
         if record is None:
             return None
         row = as_row(record)
-        await database.execute(
-            asset_events.insert().values(
-                upload_id=upload_id, at=now, event="started", detail=f"attempt {row['attempts']}"
-            )
-        )
+        await record_events(database, upload_id, [("started", f"attempt {row['attempts']}")], dict(record._mapping))
+    announce(upload_id, 0)
     return row
 
 

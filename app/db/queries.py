@@ -14,6 +14,7 @@ from databases import Database
 
 from app.clock import timestamp
 from app.db.tables import asset_events, uploads
+from app.notify.outbox import DELETED, announce, record_events
 from app.vocabulary import AssetStatus, UploadInfo
 
 Row = dict[str, Any]
@@ -31,17 +32,17 @@ async def change_status(
     Returns the row as the statement's RETURNING clause gives it, or None when nothing matched.
 
     ``while_held`` runs after the change matched and before it commits, while the row is locked: work
-    that must happen if and only if the change does (an exception in it rolls the change back)."""
+    that must happen if and only if the change does (an exception in it rolls the change back).
+    The events' webhook deliveries are queued in the same transaction (``app.notify.outbox``)."""
+    deliveries = 0
     async with database.transaction():
         record = await database.fetch_one(statement)
         if record is not None:
-            now = timestamp()
-            for event, detail in events:
-                await database.execute(
-                    asset_events.insert().values(upload_id=upload_id, at=now, event=event, detail=detail)
-                )
+            deliveries = await record_events(database, upload_id, events)
             if while_held is not None:
                 await while_held()
+    if record is not None:
+        announce(upload_id, deliveries)
     return record
 
 
@@ -54,22 +55,29 @@ def as_row(record: Any) -> Row:
 
 
 async def insert_upload(database: Database, info: UploadInfo) -> None:
+    """The row and its ``created`` event (``upload.created``), in one transaction."""
     now = timestamp()
-    await database.execute(
-        uploads.insert().values(
-            id=info.id,
-            owner=info.owner,
-            filename=info.filename,
-            declared_type=info.declared_type,
-            upload_length=info.length,
-            upload_offset=0,
-            metadata=json.dumps(info.metadata),
-            status=AssetStatus.UPLOADING,
-            attempts=0,
-            created_at=info.created_at or now,
-            updated_at=now,
+    async with database.transaction():
+        record = await database.fetch_one(
+            uploads.insert()
+            .values(
+                id=info.id,
+                owner=info.owner,
+                filename=info.filename,
+                declared_type=info.declared_type,
+                upload_length=info.length,
+                upload_offset=0,
+                metadata=json.dumps(info.metadata),
+                status=AssetStatus.UPLOADING,
+                attempts=0,
+                created_at=info.created_at or now,
+                updated_at=now,
+            )
+            .returning(*uploads.c)
         )
-    )
+        assert record is not None  # an INSERT returns its row
+        deliveries = await record_events(database, info.id, [("created", None)], dict(record._mapping))
+    announce(info.id, deliveries)
 
 
 async def record_offset(database: Database, upload_id: str, offset: int) -> None:
@@ -144,17 +152,23 @@ async def list_uploads(
     return [as_row(record) for record in await database.fetch_all(query)]
 
 
-async def delete_upload(database: Database, upload_id: str) -> None:
+async def delete_upload(database: Database, upload_id: str, detail: str | None = None) -> None:
+    """The row goes and its ``deleted`` event (``asset.deleted``) is recorded, in one transaction. The
+    asset's history stays: its owner column keeps it private, and an upload id is never reused."""
     async with database.transaction():
-        await database.execute(asset_events.delete().where(asset_events.c.upload_id == upload_id))
-        await database.execute(uploads.delete().where(uploads.c.id == upload_id))
+        record = await database.fetch_one(uploads.delete().where(uploads.c.id == upload_id).returning(*uploads.c))
+        deliveries = 0
+        if record is not None:
+            deliveries = await record_events(database, upload_id, [("deleted", detail)], dict(record._mapping), DELETED)
+    if record is not None:
+        announce(upload_id, deliveries)
 
 
 async def list_events(database: Database, upload_id: str) -> list[Row]:
     records = await database.fetch_all(
         sa.select(asset_events.c.at, asset_events.c.event, asset_events.c.detail)
         .where(asset_events.c.upload_id == upload_id)
-        .order_by(asset_events.c.at)
+        .order_by(asset_events.c.id)
     )
     return [dict(record._mapping) for record in records]
 
@@ -180,9 +194,8 @@ async def requeue(database: Database, upload_ids: list[str] | None, reason: str)
             .returning(uploads.c.id)
         )
         requeued = [record._mapping["id"] for record in records]
-        now = timestamp()
         for upload_id in requeued:
-            await database.execute(
-                asset_events.insert().values(upload_id=upload_id, at=now, event="queued", detail=reason)
-            )
+            await record_events(database, upload_id, [("queued", reason)])
+    for upload_id in requeued:
+        announce(upload_id, 0)
     return requeued

@@ -65,6 +65,14 @@ class TusContext:
         except LockServiceDown as down:
             raise TusError(503, f"the shared lock service is unavailable ({down}); try again shortly") from None
 
+    @asynccontextmanager
+    async def locked_by(self, principal: Principal, upload_id: str) -> AsyncIterator[LockHolder]:
+        """The upload's lock for a request of ``principal``, who must be able to see the upload: another
+        user's request answers 404 before it could take over (or wait for) the owner's request."""
+        await self.visible_info(upload_id, principal)
+        async with self.locked(upload_id) as holder:
+            yield holder
+
     async def visible_info(self, upload_id: str, principal: Principal) -> UploadInfo:
         """The upload's info, or 404 when it does not exist or belongs to someone else."""
         if not is_valid_upload_id(upload_id):

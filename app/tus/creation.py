@@ -17,6 +17,7 @@ from app.tus.completion import finish
 from app.tus.concatenation import check_parts, concat_header, link_parts, parse_final
 from app.tus.context import TusContext
 from app.tus.errors import TusError, tus_headers
+from app.tus.events import UploadRefused
 from app.tus.headers import (
     OFFSET_CONTENT_TYPE,
     HeaderError,
@@ -123,7 +124,12 @@ async def new_upload(
     concat: Concat | None,
     parts: tuple[str, ...] = (),
 ) -> UploadInfo:
-    """A new upload in the store and, through the events, in the application."""
+    """A new upload in the store and, through the events, in the application. The application may
+    refuse it first (quotas, a policy hook), and then nothing is created."""
+    try:
+        metadata = await context.events.admit(principal.subject, principal.is_admin, length, metadata, concat)
+    except UploadRefused as refused:
+        raise TusError(refused.status, refused.message) from None
     info = UploadInfo(
         id=new_upload_id(),
         length=length,

@@ -4,10 +4,27 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from app.vocabulary import UploadInfo
+from app.vocabulary import Concat, UploadInfo
+
+
+class UploadRefused(Exception):
+    """The application will not take this upload (a quota, a policy): the status and the one-line
+    reason the client sees."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
 
 class UploadEvents(Protocol):
+    async def admit(
+        self, subject: str, is_admin: bool, length: int | None, metadata: dict[str, str], concat: Concat | None
+    ) -> dict[str, str]:
+        """Before anything is created: may the user start this upload? Returns its metadata, possibly
+        amended; raises ``UploadRefused`` to refuse it."""
+        ...
+
     async def created(self, info: UploadInfo) -> None: ...
 
     async def progressed(self, info: UploadInfo, offset: int) -> None:
@@ -18,7 +35,9 @@ class UploadEvents(Protocol):
         """The last byte landed (for a final upload: its parts were joined)."""
         ...
 
-    async def terminated(self, upload_id: str) -> None: ...
+    async def terminated(self, upload_id: str, reason: str = "deleted") -> None:
+        """The upload was removed: ``deleted`` by a client, or ``expired``."""
+        ...
 
     async def content_type(self, upload_id: str) -> str | None:
         """The media type detected from the bytes, once known, for downloads."""

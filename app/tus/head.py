@@ -25,7 +25,7 @@ async def head(context: TusContext, request: Request, upload_id: str) -> Respons
 
 
 async def _state(context: TusContext, upload_id: str, principal: Principal) -> tuple[UploadInfo, dict[str, str]]:
-    async with context.locked(upload_id):
+    async with context.locked_by(principal, upload_id):
         info, offset = await context.live_upload(upload_id, principal)
         headers = {"Cache-Control": "no-store", **concat_header(context, info)}
         if info.length is None:

@@ -31,7 +31,7 @@ async def patch(context: TusContext, request: Request, upload_id: str) -> Respon
     except HeaderError as error:
         raise TusError(400, str(error)) from None
 
-    async with context.locked(upload_id) as holder:
+    async with context.locked_by(principal, upload_id) as holder:
         info, offset = await context.live_upload(upload_id, principal, appending=True)
         if client_offset != offset:
             raise offset_mismatch(client_offset, offset)

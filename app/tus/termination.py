@@ -12,7 +12,7 @@ from app.tus.errors import tus_headers
 
 async def terminate(context: TusContext, request: Request, upload_id: str) -> Response:
     principal = await identify(request)
-    async with context.locked(upload_id):
+    async with context.locked_by(principal, upload_id):
         await context.visible_info(upload_id, principal)
         await context.store.delete(upload_id)
         await context.events.terminated(upload_id)

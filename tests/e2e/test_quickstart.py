@@ -36,8 +36,17 @@ def test_tusmedia_serve_on_embedded_defaults_takes_a_tuspy_upload_to_ready(tmp_p
             except httpx.TransportError:
                 time.sleep(0.1)
 
+        # The first start printed an admin token, with how to make more, as its last line of that notice.
+        lines = log_path.read_text().splitlines()
+        notice = next(index for index, line in enumerate(lines) if "made an admin token" in line)
+        assert "tusmedia token create" in lines[notice + 1]
+        token = lines[notice + 2].strip()
+        assert token.startswith("tm_")
+        auth = {"Authorization": f"Bearer {token}"}
+        assert httpx.post(f"{base_url}/files/", headers={"Tus-Resumable": "1.0.0"}).status_code == 401
+
         with (TESTDATA_MEDIA / "hopper.jpg").open("rb") as stream:
-            uploader = tus_client.TusClient(f"{base_url}/files/").uploader(
+            uploader = tus_client.TusClient(f"{base_url}/files/", headers=auth).uploader(
                 file_stream=stream, chunk_size=2048, metadata={"filename": "hopper.jpg", "filetype": "image/jpeg"}
             )
             uploader.upload()
@@ -46,11 +55,12 @@ def test_tusmedia_serve_on_embedded_defaults_takes_a_tuspy_upload_to_ready(tmp_p
         asset: dict = {}
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and asset.get("status") not in ("ready", "failed"):
-            asset = httpx.get(f"{base_url}/api/assets/{upload_id}").json()
+            asset = httpx.get(f"{base_url}/api/assets/{upload_id}", headers=auth).json()
             time.sleep(0.1)
         assert asset["status"] == "ready", asset
         assert (asset["width"], asset["height"], asset["filename"]) == (128, 128, "hopper.jpg")
         for url in asset["derivatives"].values():
+            # Signed links: what an <img> fetches, with no header at all.
             assert httpx.get(url).headers["content-type"] == "image/jpeg"
         # Everything lives under ./data: the uploaded bytes, the thumbnails and the SQLite database.
         assert (tmp_path / "data" / "uploads" / upload_id).read_bytes() == (TESTDATA_MEDIA / "hopper.jpg").read_bytes()

@@ -260,6 +260,7 @@ async def test_a_superseded_attempt_can_change_nothing(database: Database) -> No
     assert (row["status"], row["attempts"], row["error"], row["derivatives"]) == ("processing", 2, None, None)
     assert ran_while_held == [], "a superseded attempt's derivatives are never put in place"
     assert [event["event"] for event in await queries.list_events(database, upload_id)] == [
+        "created",
         "received",
         "queued",
         "started",

@@ -106,7 +106,7 @@ def test_a_completion_the_database_refused_is_recorded_by_the_next_request(
 
     asset = wait_for_asset(http, server, upload_id)
     assert asset["status"] == "ready"
-    assert _events(asset) == ["received", "queued", "started", "ready"]
+    assert _events(asset) == ["created", "received", "queued", "started", "ready"]
 
 
 def test_a_completion_the_database_refused_is_recorded_by_the_recovery_sweep(
@@ -238,7 +238,7 @@ def test_an_attempt_that_lost_its_lease_while_frozen_records_nothing(
         server.stop()
 
     assert (asset["status"], asset["attempts"]) == ("ready", 2), asset
-    assert _events(asset) == ["received", "queued", "started", "started", "ready"]
+    assert _events(asset) == ["created", "received", "queued", "started", "started", "ready"]
     folder = data_dir / "derivatives" / upload_id
     assert sorted(path.name for path in folder.iterdir()) == sorted(asset["derivatives"])
     assert [path.name for path in folder.parent.iterdir() if path.name.startswith(".")] == []

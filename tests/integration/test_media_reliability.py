@@ -51,8 +51,8 @@ def test_an_asset_keeps_its_event_history(shared_server: Server, http: httpx.Cli
 
     asset = wait_for_asset(http, shared_server, upload_id)
 
-    assert _events(asset) == ["received", "queued", "started", "ready"]
-    assert asset["events"][0]["detail"] == f"{asset['length']} bytes"
+    assert _events(asset) == ["created", "received", "queued", "started", "ready"]
+    assert asset["events"][1]["detail"] == f"{asset['length']} bytes"
     assert all(event["at"].endswith("Z") for event in asset["events"])
 
 
@@ -77,8 +77,8 @@ def test_a_job_over_its_time_limit_fails_timed_out_and_reprocess_failed_brings_i
         server.stop()
 
     assert (asset["status"], asset["error"], asset["attempts"]) == ("ready", None, 2)
-    assert _events(asset) == ["received", "queued", "started", "failed", "queued", "started", "ready"]
-    assert asset["events"][4]["detail"] == "reprocess requested"
+    assert _events(asset) == ["created", "received", "queued", "started", "failed", "queued", "started", "ready"]
+    assert asset["events"][5]["detail"] == "reprocess requested"
 
 
 def test_reprocessing_a_ready_asset_replaces_its_derivatives(

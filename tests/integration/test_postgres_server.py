@@ -54,7 +54,7 @@ def test_a_tuspy_upload_reaches_ready_with_the_database_on_postgresql(
     asset = wait_for_asset(http, postgres_server, upload_id)
 
     assert (asset["status"], asset["width"], asset["height"], asset["filename"]) == ("ready", 480, 640, "portrait.jpg")
-    assert [event["event"] for event in asset["events"]] == ["received", "queued", "started", "ready"]
+    assert [event["event"] for event in asset["events"]] == ["created", "received", "queued", "started", "ready"]
     listed = http.get(f"{postgres_server.base_url}/api/assets", params={"status": "ready"}).json()
     assert [item["id"] for item in listed["items"]] == [upload_id]
     assert not (postgres_server.data_dir / "tusmedia.db").exists(), "nothing went to SQLite"

@@ -8,8 +8,11 @@ import signal
 from pathlib import Path
 
 import httpx
+import pytest
 from tusclient import client as tus_client
+from tusclient.exceptions import TusCommunicationError
 
+from tests.access import CHECKED, bearer, make_token
 from tests.servers import TUS, Server, start_server, wait_for_asset
 
 MIB = 1024 * 1024
@@ -89,3 +92,25 @@ def test_tuspy_resumes_with_its_metadata_after_the_server_process_restarts(tmp_p
     assert _stored_sha256(after, first.url) == digest
     assert (asset["status"], asset["filename"], asset["declared_type"]) == ("ready", "été.bin", "application/x-test")
     assert asset["metadata"] == {"filename": "été.bin", "filetype": "application/x-test"}
+
+
+def test_tuspy_uploads_with_a_token_as_its_user_and_without_one_is_refused(tmp_path: Path, http: httpx.Client) -> None:
+    server = start_server(tmp_path / "data", CHECKED)
+    try:
+        alice = bearer(make_token(server.data_dir, "alice"))
+        source = tmp_path / "random.bin"
+        digest = _random_file(source, 2 * MIB)
+        with source.open("rb") as stream:
+            uploader = tus_client.TusClient(server.files_url, headers=alice).uploader(
+                file_stream=stream, chunk_size=MIB, metadata={"filename": "random.bin"}
+            )
+            uploader.upload()
+        with source.open("rb") as stream, pytest.raises(TusCommunicationError) as refused:
+            tus_client.TusClient(server.files_url).uploader(file_stream=stream, chunk_size=MIB).upload()
+        asset = http.get(f"{server.base_url}/api/assets/{uploader.url.rsplit('/', 1)[1]}", headers=alice).json()
+    finally:
+        server.stop()
+
+    assert _stored_sha256(server, uploader.url) == digest
+    assert asset["owner"] == "alice"
+    assert refused.value.status_code == 401

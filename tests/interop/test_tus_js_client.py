@@ -6,9 +6,10 @@ from pathlib import Path
 
 import httpx
 
+from tests.access import CHECKED, bearer, make_token
 from tests.interop.node_scripts import run_node_script
 from tests.interop.server_side import MIB, listed_asset_ids, random_file, stored_path, stored_sha256, upload_id_of
-from tests.servers import TUS, Server, wait_for_asset
+from tests.servers import TUS, Server, start_server, wait_for_asset
 
 SIZE = 5 * MIB
 METADATA = {"filename": "random.bin", "filetype": "application/octet-stream"}
@@ -116,3 +117,26 @@ def test_tus_js_client_abort_with_terminate_deletes_the_upload_and_its_bytes(
     assert http.head(result["url"], headers=TUS).status_code == 404
     assert not stored_path(server, upload_id).exists()
     assert http.get(f"{server.base_url}/api/assets/{upload_id}").status_code == 404
+
+
+def test_tus_js_client_uploads_with_a_token_and_the_parts_and_asset_are_its_users(
+    tmp_path: Path, http: httpx.Client, node: str
+) -> None:
+    server = start_server(tmp_path / "data", CHECKED)
+    try:
+        alice, bob = (bearer(make_token(server.data_dir, user)) for user in ("alice", "bob"))
+        source = tmp_path / "random.bin"
+        digest = random_file(source, 2 * MIB)
+        config = {"endpoint": server.files_url, "path": str(source), "chunkSize": MIB, "metadata": METADATA}
+
+        result = run_node_script(node, "upload.mjs", {**config, "parallelUploads": 2, "headers": alice})
+
+        upload_id = upload_id_of(result["url"])
+        assert stored_sha256(server, upload_id) == digest
+        assert {exchange["status"] for exchange in result["exchanges"]} <= {201, 204}
+        asset = http.get(f"{server.base_url}/api/assets/{upload_id}", headers=alice).json()
+        assert asset["owner"] == "alice"
+        assert http.get(f"{server.base_url}/api/assets/{upload_id}", headers=bob).status_code == 404
+        assert http.head(result["url"], headers={**TUS, **bob}).status_code == 404
+    finally:
+        server.stop()

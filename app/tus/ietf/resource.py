@@ -20,7 +20,7 @@ from app.vocabulary import UploadInfo
 async def retrieve_offset(context: TusContext, request: Request, version: InteropVersion, upload_id: str) -> Response:
     principal = await identify(request)
     # Under the lock, like every tus HEAD: a stalled append is handed over, so the offset is current.
-    async with context.locked(upload_id):
+    async with context.locked_by(principal, upload_id):
         info, offset = await context.live_upload(upload_id, principal)
         headers = await state_headers(context, version, info, offset)
     # 204 is what interop versions 3 and 4 require, and what later versions show in their examples.
@@ -38,7 +38,7 @@ async def append(context: TusContext, request: Request, version: InteropVersion,
         raise TusError(400, str(error)) from None
     complete = version.says_complete(request.headers)
 
-    async with context.locked(upload_id) as holder:
+    async with context.locked_by(principal, upload_id) as holder:
         info, offset = await context.live_upload(upload_id, principal, appending=True)
         if client_offset != offset:
             raise _mismatch(client_offset, offset)
@@ -55,7 +55,7 @@ async def append(context: TusContext, request: Request, version: InteropVersion,
 
 async def cancel(context: TusContext, request: Request, version: InteropVersion, upload_id: str) -> Response:
     principal = await identify(request)
-    async with context.locked(upload_id):
+    async with context.locked_by(principal, upload_id):
         await context.visible_info(upload_id, principal)
         await context.store.delete(upload_id)
         await context.events.terminated(upload_id)
