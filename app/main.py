@@ -17,17 +17,17 @@ from app.api.admin import AdminApi
 from app.api.assets import ApiError, AssetsApi, render_api_error
 from app.api.openapi import openapi_routes
 from app.api.stats import StatsApi
+from app.assets.hooks import pre_create_hook
+from app.assets.lifecycle import UploadLifecycle
+from app.assets.quotas import Quotas
+from app.assets.recovery import DEBRIS_AGE_SECONDS, Recovery
 from app.auth import AuthError
 from app.auth.setup import build_authentication
 from app.db import open_database
 from app.db.migrations import migrate
-from app.hooks import pre_create_hook
-from app.lifecycle import UploadLifecycle
 from app.notify.setup import build_notify
 from app.observability.metrics import LockMetrics
 from app.observability.setup import observability_routes, request_middleware
-from app.quotas import Quotas
-from app.recovery import DEBRIS_AGE_SECONDS, Recovery
 from app.storage.filestore import FileStore
 from app.tus.context import TusContext, TusSettings
 from app.tus.errors import TusError, render_tus_error, tus_headers
@@ -196,6 +196,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await lifecycle.offsets.flush()
+            await lifecycle.close()
             await notify.stop()
             if worker is not None:
                 await asyncio.to_thread(worker.stop)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from app.assets.lifecycle import Dispatch, UploadLifecycle
 from app.db import open_database, queries
 from app.db.migrations import migrate
-from app.lifecycle import Dispatch, UploadLifecycle
 from app.main import OFFSET_RECORD_INTERVAL_SECONDS, tus_context, upload_locks
 from app.storage.filestore import FileStore
 from app.tus.expiration import remove_expired

@@ -20,9 +20,9 @@ from starlette.routing import Route
 
 from app.api.assets import ApiError
 from app.api.filters import FilterError, body_filter
+from app.assets.lifecycle import UploadLifecycle
 from app.auth import Principal, identify, require_admin
 from app.db import listing, queries
-from app.lifecycle import UploadLifecycle
 from app.storage import UploadNotFound
 from app.tus.context import TusContext
 from app.tus.errors import TusError
@@ -101,16 +101,19 @@ class AdminApi:
         await listing.mark_sent(self.database, sent)
         return requeued
 
+    async def _visible(self, upload_id: str, principal: Principal) -> None:
+        row = await queries.get_upload(self.database, upload_id) if is_valid_upload_id(upload_id) else None
+        if row is None or not principal.may_access(row["owner"]):
+            raise ApiError(404, "asset not found")
+
     async def delete_asset(self, request: Request) -> Response:
         principal = await identify(request)
         upload_id = request.path_params["upload_id"]
-        if not is_valid_upload_id(upload_id):
-            raise ApiError(404, "asset not found")
+        # Visible first: another user's delete must not take over (or wait for) the owner's request.
+        await self._visible(upload_id, principal)
         try:
             async with self.tus.locked(upload_id):
-                row = await queries.get_upload(self.database, upload_id)
-                if row is None or not principal.may_access(row["owner"]):
-                    raise ApiError(404, "asset not found")
+                await self._visible(upload_id, principal)
                 with contextlib.suppress(UploadNotFound):  # bytes already gone: still remove the rest
                     await self.tus.store.delete(upload_id)
                 await self.tus.events.terminated(upload_id)

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from app.auth import identify
 from app.vocabulary import AssetStatus
 from config import Settings
 
@@ -589,6 +590,7 @@ def openapi_routes(settings: Settings) -> list[Route]:
     document = openapi_document(settings)
 
     async def serve(request: Request) -> Response:
+        await identify(request)  # any user may read it; like every endpoint, not without credentials
         return JSONResponse(document)
 
     return [Route("/api/openapi.json", serve, methods=["GET"])]

@@ -16,13 +16,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.api.assets import _page_size
+from app.assets.lifecycle import UploadLifecycle
+from app.assets.upload_rates import WINDOW_SECONDS
 from app.auth import Principal, identify
 from app.clock import timestamp, utc_now
 from app.db import listing, stats
-from app.lifecycle import UploadLifecycle
 from app.observability.queues import queue_depths
 from app.storage import StorageError, UploadStore
-from app.upload_rates import WINDOW_SECONDS
 from app.urls import public_base_url
 from config import Settings
 

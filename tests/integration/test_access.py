@@ -359,3 +359,121 @@ def test_jwts_signed_with_a_public_key_pair_and_nothing_else(tmp_path: Path, htt
     finally:
         server.stop()
     assert answers == {"good": 200, "confused": 401, "unsigned": 401, "other issuer": 401}
+
+
+def _stream_status(http: httpx.Client, url: str, headers: dict[str, str]) -> int:
+    """The status of an event stream, without waiting for its events."""
+    with http.stream("GET", url, headers=headers, timeout=10) as response:
+        return response.status_code
+
+
+def _ready_photo(world: World, http: httpx.Client) -> str:
+    upload_id = _create(http, world.server, world.credentials["owner"], PHOTO)
+    _wait_ready(http, world.server, upload_id, world.credentials["owner"])
+    return upload_id
+
+
+# name -> (the request, given the caller's headers and a fresh target), expected status by caller group
+Group = str
+LIBRARY: dict[str, tuple[Callable[[World, httpx.Client, dict[str, str], str], object], dict[Group, int]]] = {
+    "list assets": (
+        lambda w, h, a, i: h.get(f"{w.server.base_url}/api/assets", headers=a).status_code,
+        {"owner": 200, "other": 200, "admin": 200},
+    ),
+    "stats": (
+        lambda w, h, a, i: h.get(f"{w.server.base_url}/api/stats", headers=a).status_code,
+        {"owner": 200, "other": 200, "admin": 200},
+    ),
+    "active uploads": (
+        lambda w, h, a, i: h.get(f"{w.server.base_url}/api/uploads/active", headers=a).status_code,
+        {"owner": 200, "other": 200, "admin": 200},
+    ),
+    "me": (
+        lambda w, h, a, i: h.get(f"{w.server.base_url}/api/me", headers=a).status_code,
+        {"owner": 200, "other": 200, "admin": 200},
+    ),
+    "openapi": (
+        lambda w, h, a, i: h.get(f"{w.server.base_url}/api/openapi.json", headers=a).status_code,
+        {"owner": 200, "other": 200, "admin": 200},
+    ),
+    "reprocess one": (
+        lambda w, h, a, i: h.post(f"{w.server.base_url}/api/assets/{i}/reprocess", headers=a).status_code,
+        {"owner": 403, "other": 403, "admin": 202},
+    ),
+    "reprocess matching": (
+        lambda w, h, a, i: (
+            h.post(f"{w.server.base_url}/api/assets/reprocess", headers=a, json={"ids": [i]}).status_code
+        ),
+        {"owner": 403, "other": 403, "admin": 202},
+    ),
+    "delete asset": (
+        lambda w, h, a, i: h.delete(f"{w.server.base_url}/api/assets/{i}", headers=a).status_code,
+        {"owner": 204, "other": 404, "admin": 204},
+    ),
+    "event stream of the asset": (
+        lambda w, h, a, i: _stream_status(h, f"{w.server.base_url}/api/events?asset={i}", a),
+        {"owner": 200, "other": 404, "admin": 200},
+    ),
+    "event stream link": (
+        lambda w, h, a, i: h.get(f"{w.server.base_url}/api/events/link", headers=a).status_code,
+        {"owner": 200, "other": 200, "admin": 200},
+    ),
+    "webhook deliveries": (
+        lambda w, h, a, i: h.get(f"{w.server.base_url}/api/webhooks/deliveries", headers=a).status_code,
+        {"owner": 403, "other": 403, "admin": 200},
+    ),
+    "redeliver a webhook": (
+        lambda w, h, a, i: (
+            h.post(f"{w.server.base_url}/api/webhooks/deliveries/999999/redeliver", headers=a).status_code
+        ),
+        {"owner": 403, "other": 403, "admin": 404},
+    ),
+    "metrics": (
+        lambda w, h, a, i: h.get(f"{w.server.base_url}/metrics", headers=a).status_code,
+        {"owner": 403, "other": 403, "admin": 200},
+    ),
+}
+GROUPS: dict[str, Group] = {
+    **{caller: "owner" for caller in ("owner", "owner by JWT")},
+    **{caller: "other" for caller in OTHERS},
+    **{caller: "admin" for caller in ("admin", "admin by JWT")},
+}
+
+
+@pytest.mark.parametrize("endpoint", sorted(LIBRARY))
+@pytest.mark.parametrize("caller", [*GROUPS, *REFUSED])
+def test_every_api_endpoint_answers_each_caller_as_it_should(
+    world: World, http: httpx.Client, endpoint: str, caller: str
+) -> None:
+    call, expected = LIBRARY[endpoint]
+    target = (
+        _ready_photo(world, http)
+        if endpoint in ("reprocess one", "reprocess matching", "delete asset")
+        else world.photo
+    )
+
+    status = call(world, http, world.credentials[caller], target)
+
+    assert status == expected.get(GROUPS.get(caller, ""), 401)
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+@pytest.mark.parametrize("caller", [*GROUPS, *REFUSED])
+def test_health_probes_answer_everyone(world: World, http: httpx.Client, path: str, caller: str) -> None:
+    assert http.get(f"{world.server.base_url}{path}", headers=world.credentials[caller]).status_code == 200
+
+
+def test_listings_and_stats_of_a_user_carry_nothing_of_another_user(world: World, http: httpx.Client) -> None:
+    bob = world.credentials["other user"]
+    owner_view = http.get(
+        f"{world.server.base_url}/api/assets/{world.photo}", headers=world.credentials["owner"]
+    ).json()
+
+    bodies = [
+        http.get(f"{world.server.base_url}{path}", headers=bob).text
+        for path in ("/api/assets?limit=200", "/api/stats", "/api/uploads/active", "/api/me")
+    ]
+
+    for body in bodies:
+        assert world.photo not in body
+        assert owner_view["owner"] not in body

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from app.offset_recorder import OffsetRecorder
+from app.assets.offset_recorder import OffsetRecorder
 
 pytestmark = pytest.mark.anyio
 INTERVAL = 0.2

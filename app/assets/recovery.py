@@ -16,9 +16,9 @@ from datetime import timedelta
 
 from databases import Database
 
+from app.assets.lifecycle import UploadLifecycle
 from app.clock import timestamp, utc_now
 from app.db import jobs, queries
-from app.lifecycle import UploadLifecycle
 from app.storage import UploadNotFound, UploadStore
 
 log = logging.getLogger(__name__)

@@ -9,12 +9,12 @@ from pathlib import Path
 
 from databases import Database
 
+from app.assets.hooks import PreCreateHook
+from app.assets.offset_recorder import OffsetRecorder
+from app.assets.quotas import Quotas
+from app.assets.upload_rates import UploadRates
 from app.db import queries
-from app.hooks import PreCreateHook
 from app.observability import metrics
-from app.offset_recorder import OffsetRecorder
-from app.quotas import Quotas
-from app.upload_rates import UploadRates
 from app.vocabulary import AssetStatus, Concat, UploadInfo
 
 log = logging.getLogger(__name__)
@@ -98,9 +98,13 @@ class UploadLifecycle:
     async def terminated(self, upload_id: str, reason: str = "deleted") -> None:
         self.offsets.forget(upload_id)
         self.rates.forget(upload_id)
-        await queries.delete_upload(self.database, upload_id)
+        await queries.delete_upload(self.database, upload_id, None if reason == "deleted" else reason)
         shutil.rmtree(self.derivatives_dir / upload_id, ignore_errors=True)
         metrics.record_termination(reason)
+
+    async def close(self) -> None:
+        if self.pre_create_hook is not None:
+            await self.pre_create_hook.aclose()
 
     async def content_type(self, upload_id: str) -> str | None:
         row = await queries.get_upload(self.database, upload_id)
