@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import dramatiq
+from dramatiq.asyncio import get_event_loop_thread
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AsyncIO
 
@@ -37,3 +40,16 @@ def start_worker(broker: dramatiq.Broker, concurrency: int) -> dramatiq.Worker:
     worker = dramatiq.Worker(broker, worker_threads=concurrency, worker_timeout=CONSUMER_POLL_MS)
     worker.start()
     return worker
+
+
+class CloseOnShutdown(dramatiq.Middleware):
+    """Run an actor's async clean-up (its database connection) on the actors' event loop when the worker
+    stops: an open SQLite connection owns a thread that would keep the process alive."""
+
+    def __init__(self, close: Callable[[], Awaitable[None]]) -> None:
+        self.close = close
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        loop_thread = get_event_loop_thread()
+        if loop_thread is not None:
+            loop_thread.run_coroutine(self.close())

@@ -17,7 +17,6 @@ from typing import Any, BinaryIO
 
 import dramatiq
 from databases import Database
-from dramatiq.asyncio import get_event_loop_thread
 from PIL import Image
 
 from app.db import jobs, open_database, queries
@@ -25,6 +24,7 @@ from app.db.migrations import migrate
 from app.observability.metrics import record_job
 from app.storage.filestore import FileStore
 from config import Settings
+from workers.broker import CloseOnShutdown
 from workers.child import Job, OpenFile, one_line, run_in_child
 from workers.processing import (
     DetectedButFailed,
@@ -202,21 +202,11 @@ class MediaActors:
     retries_exhausted: dramatiq.Actor
 
 
-class _CloseDatabase(dramatiq.Middleware):
-    def __init__(self, media: MediaJobs) -> None:
-        self.media = media
-
-    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        loop_thread = get_event_loop_thread()
-        if loop_thread is not None:
-            loop_thread.run_coroutine(self.media.close())
-
-
 def declare_actors(broker: dramatiq.Broker, settings: Settings) -> MediaActors:
     # Pillow warns above MAX_IMAGE_PIXELS and refuses at twice that; align it with our own limit.
     Image.MAX_IMAGE_PIXELS = settings.max_image_pixels
     media = MediaJobs(settings)
-    broker.add_middleware(_CloseDatabase(media))
+    broker.add_middleware(CloseOnShutdown(media.close))
     queue_name = f"{settings.queue_namespace}.media"
     exhausted = dramatiq.actor(
         actor_name="media_retries_exhausted",

@@ -26,7 +26,6 @@ import dramatiq
 import httpx
 import redis
 from databases import Database
-from dramatiq.asyncio import get_event_loop_thread
 from standardwebhooks import Webhook
 
 from app.db import open_database
@@ -34,6 +33,7 @@ from app.notify import deliveries
 from app.notify.outbox import listen
 from app.notify.webhook_format import signed_headers, webhook_body
 from config import Settings
+from workers.broker import CloseOnShutdown
 from workers.child import one_line
 
 log = logging.getLogger(__name__)
@@ -207,19 +207,9 @@ class WebhookActors:
         self.announcer.close()
 
 
-class _CloseWebhookJobs(dramatiq.Middleware):
-    def __init__(self, jobs: WebhookJobs) -> None:
-        self.jobs = jobs
-
-    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        loop_thread = get_event_loop_thread()
-        if loop_thread is not None:
-            loop_thread.run_coroutine(self.jobs.close())
-
-
 def declare_webhook_actors(broker: dramatiq.Broker, settings: Settings) -> WebhookActors:
     jobs = WebhookJobs(settings)
-    broker.add_middleware(_CloseWebhookJobs(jobs))
+    broker.add_middleware(CloseOnShutdown(jobs.close))
     actor = dramatiq.actor(
         actor_name="deliver_webhooks",
         queue_name=f"{settings.queue_namespace}.webhooks",

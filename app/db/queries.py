@@ -126,32 +126,6 @@ async def get_upload(database: Database, upload_id: str) -> Row | None:
     return None if record is None else as_row(record)
 
 
-async def list_uploads(
-    database: Database,
-    *,
-    owner: str | None,
-    status: AssetStatus | None,
-    before: tuple[str, str] | None,
-    limit: int,
-) -> list[Row]:
-    """Newest first. ``before`` is the (created_at, id) of the last row of the previous page."""
-    query = uploads.select()
-    if owner is not None:
-        query = query.where(uploads.c.owner == owner)
-    if status is not None:
-        query = query.where(uploads.c.status == status)
-    if before is not None:
-        created_at, upload_id = before
-        query = query.where(
-            sa.or_(
-                uploads.c.created_at < created_at,
-                sa.and_(uploads.c.created_at == created_at, uploads.c.id < upload_id),
-            )
-        )
-    query = query.order_by(uploads.c.created_at.desc(), uploads.c.id.desc()).limit(limit)
-    return [as_row(record) for record in await database.fetch_all(query)]
-
-
 async def delete_upload(database: Database, upload_id: str, detail: str | None = None) -> None:
     """The row goes and its ``deleted`` event (``asset.deleted``) is recorded, in one transaction. The
     asset's history stays: its owner column keeps it private, and an upload id is never reused."""

@@ -12,7 +12,8 @@ import pytest
 import sqlalchemy as sa
 from databases import Database
 
-from app.db import jobs, open_database, queries
+from app.db import jobs, listing, open_database, queries
+from app.db.listing import AssetFilter
 from app.db.migrations import MIGRATIONS, migrate
 from app.vocabulary import AssetStatus, UploadInfo, new_upload_id
 from tests.conftest import POSTGRES_TEST_URL, require_service
@@ -169,13 +170,12 @@ async def test_listing_is_newest_first_filtered_and_paged(database: Database) ->
     other = await _insert(database, owner="bob", created_at="2026-01-01T00:00:09.000000Z")
     await queries.mark_queued(database, ids[1], 10)
 
-    first = await queries.list_uploads(database, owner="alice", status=None, before=None, limit=3)
+    alices = AssetFilter(owner="alice")
+    first = await listing.list_assets(database, alices, before=None, limit=3)
     last = first[-1]
-    rest = await queries.list_uploads(
-        database, owner="alice", status=None, before=(last["created_at"], last["id"]), limit=3
-    )
-    queued = await queries.list_uploads(database, owner=None, status=AssetStatus.QUEUED, before=None, limit=10)
-    everyone = await queries.list_uploads(database, owner=None, status=None, before=None, limit=10)
+    rest = await listing.list_assets(database, alices, before=(last["created_at"], last["id"]), limit=3)
+    queued = await listing.list_assets(database, AssetFilter(statuses=(AssetStatus.QUEUED,)), before=None, limit=10)
+    everyone = await listing.list_assets(database, AssetFilter(), before=None, limit=10)
 
     assert [row["id"] for row in first + rest] == ids[::-1]
     assert [row["id"] for row in queued] == [ids[1]]
