@@ -150,7 +150,8 @@ def peak_rss_kib() -> int:
 def child(path: Path) -> None:
     """One pipeline run in this (fresh) process; prints seconds, peak RSS and the RSS of the imports alone."""
     sys.path.insert(0, str(REPO_ROOT))
-    from workers.processing import ProcessingOptions, process_media_file
+    from workers.processing import ProcessingOptions
+    from workers.processing.pipeline import process_media_file
 
     options = ProcessingOptions(thumbnail_sizes=(256, 1024), max_image_pixels=100_000_000, web_size=2048)
     Image.MAX_IMAGE_PIXELS = options.max_image_pixels

@@ -28,11 +28,11 @@ from workers.processing import (
     ProcessingResult,
     TransientProcessingError,
     TypeNotAllowed,
-    process_media_file,
 )
 
 _CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(["workers.processing"])
+# The fork server imports the decoders once; the process that schedules jobs never does.
+_CONTEXT.set_forkserver_preload(["workers.processing.pipeline"])
 
 
 class OpenFile:
@@ -138,6 +138,12 @@ def _outcome(answer: tuple[Any, ...]) -> ProcessingResult:
 
 
 def _child_main(job: Job, sender: Connection) -> None:
+    from PIL import Image
+
+    from workers.processing.pipeline import process_media_file
+
+    # Pillow warns above this and refuses at twice it; the pipeline refuses more pixels itself first.
+    Image.MAX_IMAGE_PIXELS = job.options.max_image_pixels
     try:
         with open(job.source.fd, "rb") as source:
             if job.delay_seconds:

@@ -17,7 +17,6 @@ from typing import Any, BinaryIO
 
 import dramatiq
 from databases import Database
-from PIL import Image
 
 from app.db import jobs, open_database, queries
 from app.db.migrations import migrate
@@ -203,8 +202,6 @@ class MediaActors:
 
 
 def declare_actors(broker: dramatiq.Broker, settings: Settings) -> MediaActors:
-    # Pillow warns above MAX_IMAGE_PIXELS and refuses at twice that; align it with our own limit.
-    Image.MAX_IMAGE_PIXELS = settings.max_image_pixels
     media = MediaJobs(settings)
     broker.add_middleware(CloseOnShutdown(media.close))
     queue_name = f"{settings.queue_namespace}.media"

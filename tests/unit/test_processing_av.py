@@ -22,7 +22,8 @@ from tests.media_clips import (
     portrait_red_over_blue,
     video_clip,
 )
-from workers.processing import DetectedButFailed, ProcessingOptions, ProcessingResult, process_media_file
+from workers.processing import DetectedButFailed, ProcessingOptions, ProcessingResult
+from workers.processing.pipeline import process_media_file
 from workers.processing.sniff import detect_type
 
 OPTIONS = ProcessingOptions(thumbnail_sizes=(64, 256), max_image_pixels=100_000_000)

@@ -18,9 +18,9 @@ from workers.processing import (
     ProcessingOptions,
     ProcessingResult,
     TypeNotAllowed,
-    process_media_file,
 )
 from workers.processing.images_color import prepare_for_resizing, to_eight_bit
+from workers.processing.pipeline import process_media_file
 from workers.processing.sniff import detect_type
 
 OPTIONS = ProcessingOptions(thumbnail_sizes=(64, 256), max_image_pixels=100_000_000)

@@ -1,15 +1,15 @@
-"""Pure functions on files: detect the type, validate, derive. No Dramatiq, no database."""
+"""Pure functions on files: detect the type, validate, derive. No Dramatiq, no database.
+
+This package's top holds only the nouns (options, results, errors), light to import; the decoders
+(Pillow, pillow-heif, PyAV) load with ``workers.processing.pipeline``, only where media is processed:
+the job's child process and its fork server."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from workers.processing.av import process_av
 from workers.processing.errors import PermanentProcessingError, ProcessingError, TransientProcessingError
-from workers.processing.images import process_image
-from workers.processing.sniff import DetectedType, detect_type
 
 
 @dataclass(frozen=True)
@@ -54,46 +54,6 @@ class TypeNotAllowed(DetectedButFailed):
         super().__init__(detected_type, f"type not allowed: {detected_type}")
 
 
-def process_media_file(source: BinaryIO, output_dir: Path, options: ProcessingOptions) -> ProcessingResult:
-    detected = detect_type(source)
-    if not is_allowed(detected.mime, options.allowed_types):
-        raise TypeNotAllowed(detected.mime)
-    try:
-        return _process_by_kind(source, output_dir, options, detected)
-    except DetectedButFailed:
-        raise
-    except PermanentProcessingError as error:
-        raise DetectedButFailed(detected.mime, str(error)) from None
-
-
-def _process_by_kind(
-    source: BinaryIO, output_dir: Path, options: ProcessingOptions, detected: DetectedType
-) -> ProcessingResult:
-    if detected.kind in ("video", "audio"):
-        media = process_av(source, output_dir, options, detected)
-        return ProcessingResult(
-            detected_type=detected.mime,
-            width=media.width,
-            height=media.height,
-            duration_seconds=media.duration_seconds,
-            format=media.format,
-            details=media.details,
-            derivatives=media.derivatives,
-        )
-    if detected.kind == "image":
-        image = process_image(source, output_dir, options)
-        return ProcessingResult(
-            detected_type=image.mime if image.mime != "application/octet-stream" else detected.mime,
-            width=image.width,
-            height=image.height,
-            format=image.format,
-            details=image.details,
-            derivatives=image.derivatives,
-        )
-    source.seek(0, 2)
-    return ProcessingResult(detected_type=detected.mime, details={"size": source.tell()})
-
-
 __all__ = [
     "DetectedButFailed",
     "PermanentProcessingError",
@@ -103,5 +63,4 @@ __all__ = [
     "TransientProcessingError",
     "TypeNotAllowed",
     "is_allowed",
-    "process_media_file",
 ]
