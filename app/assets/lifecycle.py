@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 from collections.abc import Awaitable, Callable
@@ -99,7 +100,7 @@ class UploadLifecycle:
         self.offsets.forget(upload_id)
         self.rates.forget(upload_id)
         await queries.delete_upload(self.database, upload_id, None if reason == "deleted" else reason)
-        shutil.rmtree(self.derivatives_dir / upload_id, ignore_errors=True)
+        await asyncio.to_thread(shutil.rmtree, self.derivatives_dir / upload_id, ignore_errors=True)
         metrics.record_termination(reason)
 
     async def close(self) -> None:

@@ -32,11 +32,17 @@ COPY_BUFFER_BYTES = 1024 * 1024
 # ``<id>.staging-<random>``: a checksummed body waiting for its verdict, never counted in the offset.
 STAGING_SUFFIX = ".staging-"
 ASSEMBLING_SUFFIX = ".assembling-"
+# Parsed info files kept per process (a few hundred bytes each).
+INFO_CACHE_ENTRIES = 4096
 
 
 class FileStore:
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
+        # Parsed info files, each kept with the identity of the file it came from: an info file is
+        # only ever replaced by a rename, so a new inode (or mtime, size) means a new description,
+        # from this process or any other. A HEAD or PATCH then costs a stat, not an open and a parse.
+        self._infos: dict[str, tuple[tuple[int, int, int], UploadInfo]] = {}
 
     def prepare(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -66,6 +72,10 @@ class FileStore:
         return self._data_path(upload_id).with_suffix(".info")
 
     async def create(self, info: UploadInfo) -> None:
+        # In a thread: the info file is fsynced, which can hold a disk for milliseconds.
+        await asyncio.to_thread(self._create_files, info)
+
+    def _create_files(self, info: UploadInfo) -> None:
         data_path = self._data_path(info.id)
         # O_EXCL: a (vanishingly unlikely) id collision fails loudly instead of sharing a file.
         os.close(os.open(data_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
@@ -100,23 +110,25 @@ class FileStore:
             raise
 
     async def info(self, upload_id: str) -> UploadInfo:
+        path = self._info_path(upload_id)
         try:
-            with open(self._info_path(upload_id), encoding="utf-8") as handle:
-                document = json.load(handle)
+            stat = os.stat(path)
+            identity = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+            cached = self._infos.get(upload_id)
+            if cached is not None and cached[0] == identity:
+                return cached[1]
+            info = _read_info(path)
         except FileNotFoundError:
             raise UploadNotFound(upload_id) from None
-        return UploadInfo(
-            id=document["id"],
-            length=document["length"],
-            owner=document["owner"],
-            metadata=document["metadata"],
-            created_at=document["created_at"],
-            concat=Concat(document["concat"]) if document.get("concat") else None,
-            parts=tuple(document.get("parts", ())),
-            awaiting_finals=tuple(document.get("awaiting_finals", ())),
-        )
+        if len(self._infos) >= INFO_CACHE_ENTRIES:
+            del self._infos[next(iter(self._infos))]  # the oldest entry
+        self._infos[upload_id] = (identity, info)
+        return info
 
     async def update_info(self, info: UploadInfo) -> None:
+        await asyncio.to_thread(self._replace_info, info)
+
+    def _replace_info(self, info: UploadInfo) -> None:
         if not self._info_path(info.id).exists():
             raise UploadNotFound(info.id)
         self._write_info(info)
@@ -216,10 +228,32 @@ class FileStore:
         return os.stat(final_path).st_size
 
     async def delete(self, upload_id: str) -> None:
-        # Data first: an info file left by a crash in between is still listed by upload_ids, so a
-        # sweep finds it and finishes the job; a data file left without its info would be invisible.
-        for path in (self._data_path(upload_id), self._info_path(upload_id)):
-            path.unlink(missing_ok=True)
+        paths = (self._data_path(upload_id), self._info_path(upload_id))
+        self._infos.pop(upload_id, None)
+        # In a thread: freeing a large file's blocks can take the file system a while.
+        await asyncio.to_thread(_unlink_in_order, paths)
+
+
+def _unlink_in_order(paths: tuple[Path, ...]) -> None:
+    # Data first: an info file left by a crash in between is still listed by upload_ids, so a sweep
+    # finds it and finishes the job; a data file left without its info would be invisible.
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+def _read_info(path: Path) -> UploadInfo:
+    with open(path, encoding="utf-8") as handle:
+        document = json.load(handle)
+    return UploadInfo(
+        id=document["id"],
+        length=document["length"],
+        owner=document["owner"],
+        metadata=document["metadata"],
+        created_at=document["created_at"],
+        concat=Concat(document["concat"]) if document.get("concat") else None,
+        parts=tuple(document.get("parts", ())),
+        awaiting_finals=tuple(document.get("awaiting_finals", ())),
+    )
 
 
 def _join_files(sources: list[Path], target: Path) -> None:

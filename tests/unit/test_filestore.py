@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -198,3 +199,19 @@ async def test_debris_sweep_keeps_live_uploads_and_fresh_files(store: UploadStor
     assert await store.remove_debris(older_than_seconds=0) == [half_deleted]
 
     assert sorted(path.name for path in uploads.iterdir()) == [live, f"{live}.info"]
+
+
+async def test_an_info_replaced_by_another_process_is_seen_at_once(tmp_path: Path) -> None:
+    ours, theirs = FileStore(tmp_path / "uploads"), FileStore(tmp_path / "uploads")
+    ours.prepare()
+    upload_id = new_upload_id()
+    await ours.create(UploadInfo(id=upload_id, length=None, owner="alice", metadata={"filename": "a"}))
+    assert (await ours.info(upload_id)).length is None  # now held parsed by ours
+
+    before = await theirs.info(upload_id)
+    await theirs.update_info(dataclasses.replace(before, length=10))
+
+    assert (await ours.info(upload_id)).length == 10
+    await theirs.delete(upload_id)
+    with pytest.raises(UploadNotFound):
+        await ours.info(upload_id)
