@@ -89,8 +89,14 @@ def http_date(moment: datetime) -> str:
 async def remove_expired(context: TusContext) -> list[str]:
     """Delete every upload that can expire and has (see ``expiry_deadline``). Returns the ids removed."""
     removed = []
-    for upload_id in list(context.store.upload_ids()):
+    # Listing the directory is a scan of every upload ever made: not on the event loop.
+    upload_ids = await asyncio.to_thread(lambda: list(context.store.upload_ids()))
+    for upload_id in upload_ids:
         try:
+            # Most uploads are finished and never expire: tell without taking (in Redis mode, asking
+            # the network for) their lock; only a candidate is locked and looked at again.
+            if not await _may_have_expired(context, upload_id):
+                continue
             # Never interrupt or wait for a live request: an upload in use has not expired.
             async with context.locked(upload_id, take_over=False, wait_seconds=0):
                 info = await context.store.info(upload_id)
@@ -105,6 +111,11 @@ async def remove_expired(context: TusContext) -> list[str]:
     if removed:
         log.info("removed %d expired upload(s)", len(removed))
     return removed
+
+
+async def _may_have_expired(context: TusContext, upload_id: str) -> bool:
+    info = await context.store.info(upload_id)
+    return has_passed(await context.expiry_deadline(info, await context.store.offset(upload_id)))
 
 
 async def remove_expired_periodically(context: TusContext, interval_seconds: float) -> None:
