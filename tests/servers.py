@@ -112,8 +112,15 @@ def create_upload(client: httpx.Client, server: Server, length: int, **headers: 
     return response.headers["Location"]
 
 
-def upload_bytes(client: httpx.Client, server: Server, data: bytes, filename: str = "file.bin") -> str:
-    """Create an upload and send all of ``data`` with creation-with-upload; returns the upload id."""
+def upload_bytes(
+    client: httpx.Client,
+    server: Server,
+    data: bytes,
+    filename: str = "file.bin",
+    headers: dict[str, str] | None = None,
+) -> str:
+    """Create an upload and send all of ``data`` with creation-with-upload; returns the upload id.
+    ``headers`` add credentials (test servers take anonymous uploads unless told otherwise)."""
     import base64
 
     response = client.post(
@@ -121,6 +128,7 @@ def upload_bytes(client: httpx.Client, server: Server, data: bytes, filename: st
         content=data,
         headers={
             **TUS,
+            **(headers or {}),
             "Upload-Length": str(len(data)),
             "Upload-Metadata": f"filename {base64.b64encode(filename.encode()).decode()}",
             "Content-Type": "application/offset+octet-stream",
@@ -165,11 +173,12 @@ def wait_for_asset(
     upload_id: str,
     statuses: tuple[str, ...] = FINAL_STATUSES,
     timeout: float = 30,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     asset: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        response = client.get(f"{server.base_url}/api/assets/{upload_id}")
+        response = client.get(f"{server.base_url}/api/assets/{upload_id}", headers=headers)
         assert response.status_code == 200, response.text
         asset = response.json()
         if asset["status"] in statuses:

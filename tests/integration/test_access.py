@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.access import CHECKED, bearer, make_jwt, make_token, tusmedia
-from tests.servers import TESTDATA_MEDIA, TUS, Server, start_server
+from tests.servers import TESTDATA_MEDIA, TUS, Server, start_server, wait_for_asset
 
 OCTETS = {"Content-Type": "application/offset+octet-stream"}
 IETF = {"Upload-Draft-Interop-Version": "6"}
@@ -37,16 +37,6 @@ class World:
     credentials: dict[str, dict[str, str]]  # caller -> headers
     photo: str  # alice's finished, processed upload
     derivative: str  # one of its derivative names
-
-
-def _wait_ready(http: httpx.Client, server: Server, upload_id: str, headers: dict[str, str]) -> dict:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        asset = http.get(f"{server.base_url}/api/assets/{upload_id}", headers=headers).json()
-        if asset["status"] in ("ready", "failed"):
-            return asset
-        time.sleep(0.1)
-    raise AssertionError(f"{upload_id} not processed in time")
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +69,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         }
         with httpx.Client(timeout=30) as http:
             photo = _create(http, server, alice, PHOTO)
-            asset = _wait_ready(http, server, photo, alice)
+            asset = wait_for_asset(http, server, photo, headers=alice)
         yield World(server, credentials, photo, sorted(asset["derivatives"])[0])
     finally:
         server.stop()
@@ -281,7 +271,7 @@ def test_a_link_stops_working_when_it_expires(tmp_path: Path, http: httpx.Client
     try:
         alice = bearer(make_token(server.data_dir, "alice"))
         upload_id = _create(http, server, alice, PHOTO)
-        link = _wait_ready(http, server, upload_id, alice)["download_url"]
+        link = wait_for_asset(http, server, upload_id, headers=alice)["download_url"]
         assert http.get(link).status_code == 200
         time.sleep(2.1)
         expired = http.get(link)
@@ -369,7 +359,7 @@ def _stream_status(http: httpx.Client, url: str, headers: dict[str, str]) -> int
 
 def _ready_photo(world: World, http: httpx.Client) -> str:
     upload_id = _create(http, world.server, world.credentials["owner"], PHOTO)
-    _wait_ready(http, world.server, upload_id, world.credentials["owner"])
+    wait_for_asset(http, world.server, upload_id, headers=world.credentials["owner"])
     return upload_id
 
 

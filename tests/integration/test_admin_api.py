@@ -3,7 +3,6 @@ reprocessing and deletion; users see only their own rows in every listing, count
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Callable
 from typing import Any
@@ -11,43 +10,9 @@ from typing import Any
 import httpx
 
 from tests.access import CHECKED, bearer, make_jwt
-from tests.servers import TESTDATA_MEDIA, TUS, Server
+from tests.servers import TESTDATA_MEDIA, TUS, Server, upload_bytes, wait_for_asset
 
 Headers = dict[str, str]
-
-
-def upload_as(client: httpx.Client, server: Server, headers: Headers, data: bytes, filename: str) -> str:
-    encoded = base64.b64encode(filename.encode()).decode()
-    response = client.post(
-        server.files_url,
-        content=data,
-        headers={
-            **TUS,
-            **headers,
-            "Upload-Length": str(len(data)),
-            "Upload-Metadata": f"filename {encoded}",
-            "Content-Type": "application/offset+octet-stream",
-        },
-    )
-    assert response.status_code == 201, response.text
-    return response.headers["Location"].rsplit("/", 1)[1]
-
-
-def wait_as(
-    client: httpx.Client,
-    server: Server,
-    headers: Headers,
-    upload_id: str,
-    statuses: tuple[str, ...] = ("ready", "failed"),
-) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
-    asset: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        asset = client.get(f"{server.base_url}/api/assets/{upload_id}", headers=headers).json()
-        if asset.get("status") in statuses:
-            return asset
-        time.sleep(0.1)
-    raise AssertionError(f"{upload_id} still {asset.get('status')!r}")
 
 
 def ids(body: dict[str, Any]) -> list[str]:
@@ -59,11 +24,11 @@ def test_listing_filters_totals_and_pages_and_users_see_only_their_own(
 ) -> None:
     server = server_with(**CHECKED)
     alice, bob, root = bearer(make_jwt("alice")), bearer(make_jwt("bob")), bearer(make_jwt("root", admin=True))
-    ready = upload_as(http, server, alice, (TESTDATA_MEDIA / "hopper.png").read_bytes(), "Holiday-Hopper.png")
-    failed = upload_as(http, server, alice, (TESTDATA_MEDIA / "truncated_jpeg.jpg").read_bytes(), "broken.jpg")
-    bobs = upload_as(http, server, bob, (TESTDATA_MEDIA / "hopper.jpg").read_bytes(), "bob.jpg")
+    ready = upload_bytes(http, server, (TESTDATA_MEDIA / "hopper.png").read_bytes(), "Holiday-Hopper.png", alice)
+    failed = upload_bytes(http, server, (TESTDATA_MEDIA / "truncated_jpeg.jpg").read_bytes(), "broken.jpg", alice)
+    bobs = upload_bytes(http, server, (TESTDATA_MEDIA / "hopper.jpg").read_bytes(), "bob.jpg", bob)
     for upload_id, headers in ((ready, alice), (failed, alice), (bobs, bob)):
-        wait_as(http, server, headers, upload_id)
+        wait_for_asset(http, server, upload_id, headers=headers)
     unfinished = http.post(server.files_url, headers={**TUS, **alice, "Upload-Length": "10"})
     unfinished_id = unfinished.headers["Location"].rsplit("/", 1)[1]
     url = f"{server.base_url}/api/assets"
@@ -115,12 +80,12 @@ def test_stats_count_everyone_for_admins_and_only_the_users_own_for_users(
     png = (TESTDATA_MEDIA / "hopper.png").read_bytes()
     broken = (TESTDATA_MEDIA / "truncated_jpeg.jpg").read_bytes()
     uploads = [
-        (upload_as(http, server, alice, png, "a.png"), alice),
-        (upload_as(http, server, bob, broken, "b.jpg"), bob),
-        (upload_as(http, server, bob, broken, "c.jpg"), bob),
+        (upload_bytes(http, server, png, "a.png", alice), alice),
+        (upload_bytes(http, server, broken, "b.jpg", bob), bob),
+        (upload_bytes(http, server, broken, "c.jpg", bob), bob),
     ]
     for upload_id, headers in uploads:
-        wait_as(http, server, headers, upload_id)
+        wait_for_asset(http, server, upload_id, headers=headers)
 
     everyone = http.get(f"{server.base_url}/api/stats", headers=root).json()
     own = http.get(f"{server.base_url}/api/stats", headers=alice).json()
@@ -180,10 +145,10 @@ def test_reprocess_is_for_admins_and_delete_for_owners_and_admins(
     server = server_with(**CHECKED)
     alice, bob, root = bearer(make_jwt("alice")), bearer(make_jwt("bob")), bearer(make_jwt("root", admin=True))
     broken = (TESTDATA_MEDIA / "truncated_jpeg.jpg").read_bytes()
-    failed = [upload_as(http, server, alice, broken, f"broken-{n}.jpg") for n in range(2)]
-    ready = upload_as(http, server, alice, (TESTDATA_MEDIA / "hopper.jpg").read_bytes(), "hopper.jpg")
+    failed = [upload_bytes(http, server, broken, f"broken-{n}.jpg", alice) for n in range(2)]
+    ready = upload_bytes(http, server, (TESTDATA_MEDIA / "hopper.jpg").read_bytes(), "hopper.jpg", alice)
     for upload_id in [*failed, ready]:
-        wait_as(http, server, alice, upload_id)
+        wait_for_asset(http, server, upload_id, headers=alice)
     unfinished = http.post(server.files_url, headers={**TUS, **alice, "Upload-Length": "10"}).headers["Location"]
     api = f"{server.base_url}/api/assets"
 
@@ -195,14 +160,14 @@ def test_reprocess_is_for_admins_and_delete_for_owners_and_admins(
 
     one = http.post(f"{api}/{ready}/reprocess", headers=root)
     assert one.status_code == 202 and one.json() == {"queued": 1, "ids": [ready]}
-    assert wait_as(http, server, alice, ready, ("ready",))["attempts"] == 2
+    assert wait_for_asset(http, server, ready, ("ready",), headers=alice)["attempts"] == 2
     bulk = http.post(f"{api}/reprocess", headers=root, json={"status": "failed", "error": "corrupt"})
     assert bulk.status_code == 202 and bulk.json()["queued"] == 2 and set(bulk.json()["ids"]) == set(failed)
     for upload_id in failed:
         deadline = time.monotonic() + 30
         while http.get(f"{api}/{upload_id}", headers=alice).json()["attempts"] < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert wait_as(http, server, alice, upload_id, ("failed",))["attempts"] == 2
+        assert wait_for_asset(http, server, upload_id, ("failed",), headers=alice)["attempts"] == 2
 
     assert http.delete(f"{api}/{ready}", headers=bob).status_code == 404
     assert http.delete(f"{api}/{ready}", headers=alice).status_code == 204
