@@ -147,7 +147,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     locks = upload_locks(settings)
     tus = tus_context(settings, store, lifecycle, locks)
-    recovery = Recovery(database, store, lifecycle)
 
     def is_tus_path(path: str) -> bool:
         return path.startswith(settings.tus_base_path.rstrip("/"))
@@ -158,7 +157,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     authentication = build_authentication(settings, database, refusal_style)
     assets = AssetsApi(database, settings, authentication.links)
     notify = build_notify(settings, database, broker, authentication.links)
-    recovery.resend_webhooks = notify.resend_due
+    recovery = Recovery(database, store, lifecycle, resend_webhooks=notify.resend_due)
     admin = AdminApi(database, tus, lifecycle)
     status = StatsApi(database, settings, store, lifecycle, broker, actors.process_media.queue_name)
 
