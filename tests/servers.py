@@ -164,6 +164,15 @@ def stored_uploads(client: httpx.Client, server: Server) -> tuple[set[str], list
     return names, [asset["id"] for asset in newest]
 
 
+def derivatives_on_disk(data_dir: Path, upload_id: str) -> tuple[list[str], list[str]]:
+    """The asset's derivative files, and the scratch or retired folders of any asset that no attempt
+    cleaned up (they start with a dot)."""
+    derivatives = data_dir / "derivatives"
+    folder = derivatives / upload_id
+    files = sorted(path.name for path in folder.iterdir()) if folder.is_dir() else []
+    return files, sorted(path.name for path in derivatives.iterdir() if path.name.startswith("."))
+
+
 FINAL_STATUSES = ("ready", "failed")
 
 

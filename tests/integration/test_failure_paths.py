@@ -25,6 +25,7 @@ from tests.servers import (
     TUS,
     Server,
     create_upload,
+    derivatives_on_disk,
     process_env,
     start_process,
     start_server,
@@ -109,16 +110,17 @@ def test_a_completion_the_database_refused_is_recorded_by_the_next_request(
     assert _events(asset) == ["created", "received", "queued", "started", "ready"]
 
 
-def test_a_completion_the_database_refused_is_recorded_by_the_recovery_sweep(
+def test_a_completion_the_database_refused_is_recorded_by_the_sweep_at_start_up(
     server_with: Callable[..., Server], http: httpx.Client
 ) -> None:
     server = server_with(**LOCKABLE)
     _, upload_id = _last_byte_while_locked(http, server)
     server.stop()
 
-    restarted = start_server(server.data_dir, {**LOCKABLE, "RECOVERY_INTERVAL": "0.3"})
+    # RECOVERY_INTERVAL stays an hour and nothing asks about the upload (the status API does not
+    # complete uploads): only the sweep at start-up can record the completion.
+    restarted = start_server(server.data_dir, LOCKABLE)
     try:
-        # Started with a long interval, the first sweep that runs is the one at start-up.
         asset = wait_for_asset(http, restarted, upload_id)
     finally:
         restarted.stop()
@@ -174,9 +176,7 @@ def test_a_result_the_database_refuses_is_retried_and_recorded_once(
     assert asset["status"] == "ready", asset
     assert _events(asset).count("ready") == 1
     assert asset["attempts"] >= 2
-    folder = server.data_dir / "derivatives" / upload_id
-    assert sorted(path.name for path in folder.iterdir()) == sorted(asset["derivatives"])
-    assert [path.name for path in folder.parent.iterdir() if path.name.startswith(".")] == []
+    assert derivatives_on_disk(server.data_dir, upload_id) == (sorted(asset["derivatives"]), [])
 
 
 def _processing_children(server: Server) -> list[psutil.Process]:
@@ -206,8 +206,7 @@ def test_jobs_over_their_time_limit_are_killed_and_the_jobs_after_them_run(
     while _processing_children(server) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _processing_children(server) == [], "a timed-out job's process is killed, not left running"
-    leftovers = [path.name for path in (server.data_dir / "derivatives").iterdir() if path.name.startswith(".")]
-    assert leftovers == []
+    assert derivatives_on_disk(server.data_dir, slow[0])[1] == [], "no scratch folder outlives its job"
 
 
 def test_an_attempt_that_lost_its_lease_while_frozen_records_nothing(
@@ -239,7 +238,5 @@ def test_an_attempt_that_lost_its_lease_while_frozen_records_nothing(
 
     assert (asset["status"], asset["attempts"]) == ("ready", 2), asset
     assert _events(asset) == ["created", "received", "queued", "started", "started", "ready"]
-    folder = data_dir / "derivatives" / upload_id
-    assert sorted(path.name for path in folder.iterdir()) == sorted(asset["derivatives"])
-    assert [path.name for path in folder.parent.iterdir() if path.name.startswith(".")] == []
+    assert derivatives_on_disk(data_dir, upload_id) == (sorted(asset["derivatives"]), [])
     assert "lost its lease" in frozen.log() or "deleted or taken over meanwhile" in frozen.log()
