@@ -25,32 +25,34 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Protocol
 
 import httpx
-import psutil
+from harness import (
+    HOST,
+    MB,
+    MIB,
+    OFFSET_CONTENT_TYPE,
+    TUS,
+    PeakRssSampler,
+    ServerProcess,
+    embedded_env,
+    free_port,
+    generated_body,
+    mib,
+    python_command,
+    rss_bytes,
+    start_server,
+)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
-MIB = 1024 * 1024
-MB = 1_000_000
-TUS = {"Tus-Resumable": "1.0.0"}
-OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
-RSS_SAMPLE_SECONDS = 0.05
-START_TIMEOUT_SECONDS = 30
-STOP_TIMEOUT_SECONDS = 10
 # Generous, because one request carries the whole file; each is still a bound on a single socket operation.
 HTTP_TIMEOUT = httpx.Timeout(120, connect=5)
 WARM_UP_BYTES = 16 * MIB
@@ -111,136 +113,26 @@ def run_baseline_server(port: int, directory: Path) -> None:
 # --- server processes ----------------------------------------------------------------------------------------
 
 
-@dataclass
-class ServerProcess:
-    name: str
-    process: subprocess.Popen[bytes]
-    port: int
-    data_dir: Path
-    log_path: Path
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(STOP_TIMEOUT_SECONDS)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(STOP_TIMEOUT_SECONDS)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
-
-
-def embedded_env(data_dir: Path, max_file_size: int) -> dict[str, str]:
-    # Without these URLs tusmedia uses SQLite and its in-process media worker: nothing outside this run.
-    env = {key: value for key, value in os.environ.items() if key not in ("REDIS_URL", "BROKER_URL", "DATABASE_URL")}
-    env.update({"DATA_DIR": str(data_dir), "LOG_LEVEL": "warning", "PYTHONUNBUFFERED": "1"})
-    env["MAX_FILE_SIZE"] = str(max_file_size)
-    return env
-
-
-def start_server(name: str, arguments: list[str], port: int, data_dir: Path, env: dict[str, str]) -> ServerProcess:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    log_path = data_dir.parent / f"{name}.log"
-    with open(log_path, "wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, *arguments], cwd=REPO_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT
-        )
-    server = ServerProcess(name, process, port, data_dir, log_path)
-    try:
-        wait_until_listening(server)
-    except BaseException:
-        server.stop()
-        raise
-    return server
-
-
-def wait_until_listening(server: ServerProcess) -> None:
-    # uvicorn binds its socket only after the lifespan startup, so an accepted connection means ready.
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"{server.name} exited with {server.process.returncode}:\n{read_log(server)}")
-        try:
-            with socket.create_connection((HOST, server.port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{server.name} did not listen within {START_TIMEOUT_SECONDS}s:\n{read_log(server)}")
-
-
-def read_log(server: ServerProcess) -> str:
-    return server.log_path.read_text(errors="replace")
-
-
 def start_tusmedia(work_dir: Path, max_file_size: int) -> ServerProcess:
     port = free_port()
     data_dir = work_dir / "tusmedia"
-    arguments = ["-m", "app.cli", "serve", "--port", str(port)]
-    return start_server("tusmedia", arguments, port, data_dir, embedded_env(data_dir, max_file_size))
+    command = python_command("-m", "app.cli", "serve", "--port", str(port))
+    return start_server("tusmedia", command, port, data_dir, tusmedia_env(data_dir, max_file_size))
+
+
+def tusmedia_env(data_dir: Path, max_file_size: int) -> dict[str, str]:
+    # This benchmark measures streaming, not access control: uploads go in without a token.
+    return embedded_env(data_dir, MAX_FILE_SIZE=str(max_file_size), ALLOW_ANONYMOUS="true")
 
 
 def start_baseline(work_dir: Path) -> ServerProcess:
     port = free_port()
     data_dir = work_dir / "baseline"
-    arguments = [str(Path(__file__).resolve()), "--baseline-server", str(port), str(data_dir)]
-    return start_server("baseline", arguments, port, data_dir, embedded_env(data_dir, 0))
-
-
-# --- memory sampling -------------------------------------------------------------------------------------------
-
-
-def rss_bytes(process: psutil.Process) -> int:
-    return process.memory_info().rss
-
-
-class PeakRssSampler:
-    """Samples a process's RSS in a background thread while the ``with`` block runs; keeps the peak."""
-
-    def __init__(self, pid: int) -> None:
-        self._process = psutil.Process(pid)
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._sample_until_stopped, daemon=True)
-        self.peak_bytes = 0
-
-    def __enter__(self) -> PeakRssSampler:
-        self._record()
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self._stopped.set()
-        self._thread.join(timeout=5)
-        self._record()
-
-    def _sample_until_stopped(self) -> None:
-        while not self._stopped.wait(RSS_SAMPLE_SECONDS):
-            self._record()
-
-    def _record(self) -> None:
-        self.peak_bytes = max(self.peak_bytes, rss_bytes(self._process))
+    command = python_command(str(Path(__file__).resolve()), "--baseline-server", str(port), str(data_dir))
+    return start_server("baseline", command, port, data_dir, embedded_env(data_dir))
 
 
 # --- uploading -------------------------------------------------------------------------------------------------
-
-
-def generated_body(length: int, block: bytes) -> Iterator[bytes]:
-    """``length`` bytes made of ``block`` repeated: streamed, never materialised whole."""
-    remaining = length
-    while remaining > 0:
-        piece = block if remaining >= len(block) else block[:remaining]
-        remaining -= len(piece)
-        yield piece
 
 
 class UploadTarget(Protocol):
@@ -250,6 +142,8 @@ class UploadTarget(Protocol):
         """Prepare an upload of ``size`` bytes; returns the URL to PATCH."""
         ...
 
+    def patch_headers(self) -> dict[str, str]: ...
+
     def check_patched(self, response: httpx.Response, expected_offset: int) -> None: ...
 
     def stored_path(self, url: str) -> Path: ...
@@ -258,13 +152,21 @@ class UploadTarget(Protocol):
 
 
 @dataclass
-class TusmediaTarget:
+class TusTarget:
+    """A tus server: uploads are created with a POST; their bytes land in ``stored_dir/<id>``."""
+
     server: ServerProcess
+    stored_dir: Path
+    headers: dict[str, str] = field(default_factory=dict)
 
     def create(self, client: httpx.Client, size: int) -> str:
-        response = client.post(f"{self.server.base_url}/files/", headers={**TUS, "Upload-Length": str(size)})
+        headers = {**TUS, **self.headers, "Upload-Length": str(size)}
+        response = client.post(f"{self.server.base_url}/files/", headers=headers)
         expect_status(response, 201)
         return str(response.url.join(response.headers["Location"]))
+
+    def patch_headers(self) -> dict[str, str]:
+        return self.headers
 
     def check_patched(self, response: httpx.Response, expected_offset: int) -> None:
         expect_status(response, 204)
@@ -272,11 +174,11 @@ class TusmediaTarget:
             raise AssertionError(f"Upload-Offset {response.headers.get('Upload-Offset')}, expected {expected_offset}")
 
     def stored_path(self, url: str) -> Path:
-        return self.server.data_dir / "uploads" / url.rsplit("/", 1)[1]
+        return self.stored_dir / url.rsplit("/", 1)[1]
 
     def discard(self, client: httpx.Client, url: str) -> None:
         # Deleting keeps the disk usage to one upload and lets the kernel drop the dirty pages unwritten.
-        expect_status(client.delete(url, headers=TUS), 204)
+        expect_status(client.delete(url, headers={**TUS, **self.headers}), 204)
 
 
 @dataclass
@@ -285,6 +187,9 @@ class BaselineTarget:
 
     def create(self, client: httpx.Client, size: int) -> str:
         return f"{self.server.base_url}/files/{uuid.uuid4().hex}"
+
+    def patch_headers(self) -> dict[str, str]:
+        return {}
 
     def check_patched(self, response: httpx.Response, expected_offset: int) -> None:
         expect_status(response, 204)
@@ -309,6 +214,7 @@ def send_patches(
         length = min(chunk_bytes, size - offset)
         headers = {
             **TUS,
+            **target.patch_headers(),
             "Content-Type": OFFSET_CONTENT_TYPE,
             "Upload-Offset": str(offset),
             # With an explicit Content-Length httpx sends the generator's bytes as is, not chunk-encoded.
@@ -364,7 +270,7 @@ def run_benchmark(targets: list[UploadTarget], modes: list[Mode], size: int, rep
     results = Results(start_rss_bytes={}, runs={})
     with httpx.Client(timeout=HTTP_TIMEOUT, trust_env=False) as client:
         for target in targets:
-            results.start_rss_bytes[target.server.name] = rss_bytes(psutil.Process(target.server.process.pid))
+            results.start_rss_bytes[target.server.name] = rss_bytes(target.server.pid)
             # Unmeasured: the first request of a fresh process pays for lazy imports and connections.
             measure_upload(client, target, min(size, WARM_UP_BYTES), Mode("warm-up", size), block)
         # Interleaved, so that a slow spell on the machine hits both servers rather than one.
@@ -383,10 +289,6 @@ def print_run(label: str, mode: Mode, target: UploadTarget, measurement: Measure
         f"peak RSS {mib(measurement.peak_rss_bytes):6.1f} MiB",
         flush=True,
     )
-
-
-def mib(size: int) -> float:
-    return size / MIB
 
 
 def print_table(results: Results, modes: list[Mode], size: int, repeat: int) -> None:
@@ -437,7 +339,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         servers.append(start_tusmedia(work_dir, max_file_size=size))
         servers.append(start_baseline(work_dir))
-        targets: list[UploadTarget] = [TusmediaTarget(servers[0]), BaselineTarget(servers[1])]
+        targets: list[UploadTarget] = [
+            TusTarget(servers[0], servers[0].data_dir / "uploads"),
+            BaselineTarget(servers[1]),
+        ]
         results = run_benchmark(targets, modes, size, arguments.repeat)
         print_table(results, modes, size, arguments.repeat)
     finally:

@@ -18,10 +18,12 @@ def connect_url(database_url: str) -> str:
 
 
 class _PooledDatabase(Database):
-    # SQLite through a backend that reuses connections (see sqlite_pool); the rest as databases has them.
+    # SQLite through a backend that reuses connections (see sqlite_backend); both compile each statement
+    # shape once (see statement_cache).
     SUPPORTED_BACKENDS = {  # noqa: RUF012 - databases declares it as a plain class attribute
         **Database.SUPPORTED_BACKENDS,
-        "sqlite+aiosqlite": "app.db.sqlite_pool:ReusingSQLiteBackend",
+        "sqlite+aiosqlite": "app.db.sqlite_backend:ReusingSQLiteBackend",
+        "postgresql+asyncpg": "app.db.statement_cache:CachingPostgresBackend",
     }
 
 
@@ -29,7 +31,7 @@ def open_database(database_url: str, sqlite_busy_timeout_seconds: float = SQLITE
     url = connect_url(database_url)
     if url.startswith("sqlite"):
         return _PooledDatabase(url, timeout=sqlite_busy_timeout_seconds)
-    return Database(url)
+    return _PooledDatabase(url)
 
 
 def is_sqlite(database: Database) -> bool:

@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from databases import Database
 
 from app.clock import timestamp
-from app.db import is_sqlite
+from app.db import is_sqlite, prepared
+from app.db.prepared import Prepared
 from app.db.queries import Row, as_row, change_status
 from app.db.tables import uploads
 from app.notify.outbox import announce, record_events
@@ -38,6 +39,75 @@ def database_clock(database: Database, seconds_ahead: float = 0.0) -> sa.ColumnE
     return sa.func.to_char(utc_now + ahead, _POSTGRES_FORMAT)
 
 
+def _clock(dialect_name: str, leased: bool = False) -> sa.ColumnElement[Any]:
+    """``database_clock`` for a prepared statement; a lease's end is now plus the ``lease_seconds``
+    parameter (PostgreSQL) or the ``lease_modifier`` one (SQLite: ``+60.000000 seconds``)."""
+    if dialect_name == "sqlite":
+        return sa.func.strftime(_SQLITE_FORMAT, "now", sa.bindparam("lease_modifier") if leased else "+0 seconds")
+    utc_now: sa.ColumnElement[Any] = sa.literal_column("(now() AT TIME ZONE 'UTC')")
+    if not leased:
+        return sa.func.to_char(utc_now, _POSTGRES_FORMAT)
+    interval = sa.func.make_interval(0, 0, 0, 0, 0, 0, sa.bindparam("lease_seconds", type_=sa.Float))
+    return sa.func.to_char(utc_now + interval, _POSTGRES_FORMAT)
+
+
+def _lease(seconds: float) -> dict[str, Any]:
+    return {"lease_seconds": float(seconds), "lease_modifier": f"{seconds:+f} seconds"}
+
+
+def _claim_statement(dialect_name: str) -> sa.Update:
+    expired = sa.and_(uploads.c.status == AssetStatus.PROCESSING, uploads.c.lease_until < _clock(dialect_name))
+    return (
+        uploads.update()
+        .where(uploads.c.id == sa.bindparam("upload_id"), sa.or_(uploads.c.status == AssetStatus.QUEUED, expired))
+        .values(
+            status=AssetStatus.PROCESSING,
+            attempts=uploads.c.attempts + 1,
+            lease_until=_clock(dialect_name, leased=True),
+            updated_at=sa.bindparam("now"),
+        )
+        .returning(*uploads.c)
+    )
+
+
+_CLAIM = Prepared(_claim_statement)
+_HELD = sa.and_(
+    uploads.c.id == sa.bindparam("upload_id"),
+    uploads.c.status == AssetStatus.PROCESSING,
+    uploads.c.attempts == sa.bindparam("attempt"),
+)
+_RENEW_LEASE = Prepared(
+    lambda dialect_name: (
+        uploads.update().where(_HELD).values(lease_until=_clock(dialect_name, leased=True)).returning(uploads.c.id)
+    )
+)
+_READY_COLUMNS = (
+    "detected_type",
+    "width",
+    "height",
+    "duration_seconds",
+    "format",
+    "details",
+    "derivatives",
+    "processing_time_ms",
+)
+_MARK_READY = Prepared(
+    uploads.update()
+    .where(_HELD)
+    .values(
+        {
+            **{name: sa.bindparam(name) for name in _READY_COLUMNS},
+            "status": AssetStatus.READY,
+            "error": None,
+            "processed_at": sa.bindparam("now"),
+            "updated_at": sa.bindparam("now"),
+            "lease_until": None,
+        }
+    )
+    .returning(*uploads.c)
+)
+
+
 def _held_by(upload_id: str, attempt: int) -> sa.ColumnElement[bool]:
     return sa.and_(uploads.c.id == upload_id, uploads.c.status == AssetStatus.PROCESSING, uploads.c.attempts == attempt)
 
@@ -52,37 +122,22 @@ async def claim(database: Database, upload_id: str, lease_seconds: float) -> Row
 
     The condition and the change are one statement, so a duplicate message finds nothing to claim.
     """
-    now = timestamp()
-    statement = (
-        uploads.update()
-        .where(uploads.c.id == upload_id, sa.or_(uploads.c.status == AssetStatus.QUEUED, _lease_expired(database)))
-        .values(
-            status=AssetStatus.PROCESSING,
-            attempts=uploads.c.attempts + 1,
-            lease_until=database_clock(database, lease_seconds),
-            updated_at=now,
-        )
-        .returning(*uploads.c)
-    )
     async with database.transaction():
-        record = await database.fetch_one(statement)
+        record = await prepared.fetch_one(
+            database, _CLAIM, upload_id=upload_id, now=timestamp(), **_lease(lease_seconds)
+        )
         if record is None:
             return None
         row = as_row(record)
-        await record_events(database, upload_id, [("started", f"attempt {row['attempts']}")], dict(record._mapping))
+        await record_events(database, upload_id, [("started", f"attempt {row['attempts']}")], record)
     announce(upload_id, 0)
     return row
 
 
 async def renew_lease(database: Database, upload_id: str, attempt: int, lease_seconds: float) -> bool:
     """Extend the attempt's claim; False when it no longer holds the row (deleted, or taken over)."""
-    record = await database.fetch_one(
-        uploads.update()
-        .where(_held_by(upload_id, attempt))
-        .values(lease_until=database_clock(database, lease_seconds))
-        .returning(uploads.c.id)
-    )
-    return record is not None
+    values = {"upload_id": upload_id, "attempt": attempt, **_lease(lease_seconds)}
+    return await prepared.fetch_one(database, _RENEW_LEASE, **values) is not None
 
 
 async def mark_ready(
@@ -102,32 +157,21 @@ async def mark_ready(
 ) -> bool:
     """The attempt succeeded. ``while_held`` (putting the derivatives in place) runs only if the
     attempt still holds the row, inside the change: a deleted or superseded job leaves nothing."""
-    now = timestamp()
-    changed = await change_status(
-        database,
-        uploads.update()
-        .where(_held_by(upload_id, attempt))
-        .values(
-            status=AssetStatus.READY,
-            error=None,
-            detected_type=detected_type,
-            width=width,
-            height=height,
-            duration_seconds=duration_seconds,
-            format=media_format,
-            details=json.dumps(details),
-            derivatives=json.dumps(derivatives),
-            processing_time_ms=processing_time_ms,
-            processed_at=now,
-            updated_at=now,
-            lease_until=None,
-        )
-        .returning(uploads.c.id),
-        upload_id,
-        [("ready", f"{processing_time_ms} ms")],
-        while_held,
-    )
-    return changed is not None
+    values = {
+        "upload_id": upload_id,
+        "attempt": attempt,
+        "detected_type": detected_type,
+        "width": width,
+        "height": height,
+        "duration_seconds": duration_seconds,
+        "format": media_format,
+        "details": json.dumps(details),
+        "derivatives": json.dumps(derivatives),
+        "processing_time_ms": processing_time_ms,
+        "now": timestamp(),
+    }
+    events: list[tuple[str, str | None]] = [("ready", f"{processing_time_ms} ms")]
+    return await change_status(database, _MARK_READY, upload_id, events, while_held, values) is not None
 
 
 def _failure(reason: str, detected_type: str | None, processing_time_ms: int | None) -> dict[str, Any]:

@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from databases import Database
 
 from app.clock import timestamp
+from app.db import prepared
+from app.db.prepared import Prepared
 from app.db.tables import asset_events, uploads
 from app.notify.outbox import DELETED, announce, record_events
 from app.vocabulary import AssetStatus, UploadInfo
@@ -23,22 +25,29 @@ _JSON_COLUMNS = ("metadata", "details", "derivatives")
 
 async def change_status(
     database: Database,
-    statement: sa.Update,
+    statement: sa.Update | Prepared,
     upload_id: str,
     events: list[tuple[str, str | None]],
     while_held: Callable[[], Awaitable[None]] | None = None,
+    values: dict[str, Any] | None = None,
 ) -> Any:
     """Run a conditional status change and, if it changed the row, record its events, atomically.
     Returns the row as the statement's RETURNING clause gives it, or None when nothing matched.
 
     ``while_held`` runs after the change matched and before it commits, while the row is locked: work
     that must happen if and only if the change does (an exception in it rolls the change back).
-    The events' webhook deliveries are queued in the same transaction (``app.notify.outbox``)."""
+    The events' webhook deliveries are queued in the same transaction (``app.notify.outbox``).
+    A ``Prepared`` statement takes its ``values`` and returns the whole row, as a dict: its events
+    are recorded from that row rather than from reading it again."""
     deliveries = 0
     async with database.transaction():
-        record = await database.fetch_one(statement)
+        if isinstance(statement, Prepared):
+            record: Any = await prepared.fetch_one(database, statement, **(values or {}))
+        else:
+            record = await database.fetch_one(statement)
         if record is not None:
-            deliveries = await record_events(database, upload_id, events)
+            row = record if isinstance(statement, Prepared) else None
+            deliveries = await record_events(database, upload_id, events, row)
             if while_held is not None:
                 await while_held()
     if record is not None:
@@ -47,71 +56,98 @@ async def change_status(
 
 
 def as_row(record: Any) -> Row:
-    row = dict(record._mapping)
+    row = dict(record) if isinstance(record, dict) else dict(record._mapping)
     for column in _JSON_COLUMNS:
         if row.get(column) is not None:
             row[column] = json.loads(row[column])
     return row
 
 
+_INSERT_COLUMNS = (
+    "id",
+    "owner",
+    "filename",
+    "declared_type",
+    "upload_length",
+    "upload_offset",
+    "metadata",
+    "status",
+    "attempts",
+    "created_at",
+    "updated_at",
+)
+_INSERT_UPLOAD = Prepared(
+    uploads.insert().values({name: sa.bindparam(name) for name in _INSERT_COLUMNS}).returning(*uploads.c)
+)
+
+
 async def insert_upload(database: Database, info: UploadInfo) -> None:
     """The row and its ``created`` event (``upload.created``), in one transaction."""
     now = timestamp()
     async with database.transaction():
-        record = await database.fetch_one(
-            uploads.insert()
-            .values(
-                id=info.id,
-                owner=info.owner,
-                filename=info.filename,
-                declared_type=info.declared_type,
-                upload_length=info.length,
-                upload_offset=0,
-                metadata=json.dumps(info.metadata),
-                status=AssetStatus.UPLOADING,
-                attempts=0,
-                created_at=info.created_at or now,
-                updated_at=now,
-            )
-            .returning(*uploads.c)
+        row = await prepared.fetch_one(
+            database,
+            _INSERT_UPLOAD,
+            id=info.id,
+            owner=info.owner,
+            filename=info.filename,
+            declared_type=info.declared_type,
+            upload_length=info.length,
+            upload_offset=0,
+            metadata=json.dumps(info.metadata),
+            status=str(AssetStatus.UPLOADING),
+            attempts=0,
+            created_at=info.created_at or now,
+            updated_at=now,
         )
-        assert record is not None  # an INSERT returns its row
-        deliveries = await record_events(database, info.id, [("created", None)], dict(record._mapping))
+        assert row is not None  # an INSERT returns its row
+        deliveries = await record_events(database, info.id, [("created", None)], row)
     announce(info.id, deliveries)
 
 
+_RECORD_OFFSET = Prepared(
+    uploads.update()
+    .where(uploads.c.id == sa.bindparam("upload_id"), uploads.c.status == AssetStatus.UPLOADING)
+    .values(upload_offset=sa.bindparam("offset"), updated_at=sa.bindparam("now"))
+)
+
+
 async def record_offset(database: Database, upload_id: str, offset: int) -> None:
-    await database.execute(
-        uploads.update()
-        .where(uploads.c.id == upload_id, uploads.c.status == AssetStatus.UPLOADING)
-        .values(upload_offset=offset, updated_at=timestamp())
+    await prepared.fetch_all(database, _RECORD_OFFSET, upload_id=upload_id, offset=offset, now=timestamp())
+
+
+_MARK_QUEUED = Prepared(
+    uploads.update()
+    .where(uploads.c.id == sa.bindparam("upload_id"), uploads.c.status == AssetStatus.UPLOADING)
+    .values(
+        upload_length=sa.bindparam("offset"),
+        upload_offset=sa.bindparam("offset"),
+        status=AssetStatus.QUEUED,
+        completed_at=sa.bindparam("now"),
+        queued_at=sa.bindparam("now"),
+        updated_at=sa.bindparam("now"),
     )
+    .returning(*uploads.c)
+)
 
 
 async def mark_queued(database: Database, upload_id: str, offset: int) -> bool:
     """The last byte landed: ``uploading -> queued``. False if the row had already moved on."""
-    now = timestamp()
     claimed = await change_status(
         database,
-        uploads.update()
-        .where(uploads.c.id == upload_id, uploads.c.status == AssetStatus.UPLOADING)
-        .values(
-            upload_length=offset,
-            upload_offset=offset,
-            status=AssetStatus.QUEUED,
-            completed_at=now,
-            queued_at=now,
-            updated_at=now,
-        )
-        .returning(uploads.c.id),
+        _MARK_QUEUED,
         upload_id,
         [("received", f"{offset} bytes"), ("queued", None)],
+        values={"upload_id": upload_id, "offset": offset, "now": timestamp()},
     )
     return claimed is not None
 
 
+_STATUS_OF = Prepared(sa.select(uploads.c.status).where(uploads.c.id == sa.bindparam("upload_id")))
+
+
 async def status_of(database: Database, upload_id: str) -> AssetStatus | None:
-    value = await database.fetch_val(sa.select(uploads.c.status).where(uploads.c.id == upload_id))
+    value = await prepared.fetch_value(database, _STATUS_OF, upload_id=upload_id)
     return None if value is None else AssetStatus(value)
 
 

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from databases import Database
 
 from app.clock import timestamp
+from app.db import prepared
 from app.db.tables import api_tokens
 
 Row = dict[str, Any]
@@ -28,9 +29,12 @@ async def insert_token(
     )
 
 
+# Every authenticated request runs it.
+_GET_TOKEN = prepared.Prepared(api_tokens.select().where(api_tokens.c.id == sa.bindparam("token_id")))
+
+
 async def get_token(database: Database, token_id: str) -> Row | None:
-    record = await database.fetch_one(api_tokens.select().where(api_tokens.c.id == token_id))
-    return None if record is None else dict(record._mapping)
+    return await prepared.fetch_one(database, _GET_TOKEN, token_id=token_id)
 
 
 async def list_tokens(database: Database) -> list[Row]:

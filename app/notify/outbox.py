@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from databases import Database
 
 from app.clock import timestamp
-from app.db import is_sqlite
+from app.db import is_sqlite, prepared
 from app.db.tables import asset_events, uploads, webhook_deliveries, webhook_endpoints
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,18 @@ Listener = Callable[[str, int], None]
 _listeners: list[Listener] = []
 
 
+# Every change of every asset runs these.
+_READ_ROW = prepared.Prepared(uploads.select().where(uploads.c.id == sa.bindparam("upload_id")))
+_INSERT_EVENT = prepared.Prepared(
+    asset_events.insert()
+    .values(
+        {name: sa.bindparam(name) for name in ("upload_id", "owner", "at", "event", "type", "status", "detail", "data")}
+    )
+    .returning(asset_events.c.id)
+)
+_ACTIVE_ENDPOINTS = prepared.Prepared(sa.select(webhook_endpoints.c.url).where(webhook_endpoints.c.active == 1))
+
+
 def snapshot(row: dict[str, Any], status: str | None = None) -> dict[str, Any]:
     data = {column: row.get(column) for column in _SNAPSHOT_COLUMNS}
     metadata = row.get("metadata")
@@ -82,10 +94,9 @@ async def record_events(
     each that is a webhook, in the caller's transaction. ``row`` is the asset as the change left it
     (read here when None); ``status`` overrides its status (``deleted``). Returns the deliveries queued."""
     if row is None:
-        record = await database.fetch_one(uploads.select().where(uploads.c.id == upload_id))
-        if record is None:
+        row = await prepared.fetch_one(database, _READ_ROW, upload_id=upload_id)
+        if row is None:
             return 0
-        row = dict(record._mapping)
     data = snapshot(row, status)
     if not is_sqlite(database):
         # Held to the commit: ids are drawn, and become visible, in one order.
@@ -95,27 +106,22 @@ async def record_events(
     queued = 0
     for event, detail in events:
         webhook_type = WEBHOOK_TYPES.get(event)
-        event_id = await database.fetch_val(
-            asset_events.insert()
-            .values(
-                upload_id=upload_id,
-                owner=row["owner"],
-                at=now,
-                event=event,
-                type=webhook_type,
-                status=data["status"],
-                detail=detail,
-                data=json.dumps(data),
-            )
-            .returning(asset_events.c.id)
+        event_id = await prepared.fetch_value(
+            database,
+            _INSERT_EVENT,
+            upload_id=upload_id,
+            owner=row["owner"],
+            at=now,
+            event=event,
+            type=webhook_type,
+            status=str(data["status"]),
+            detail=detail,
+            data=json.dumps(data),
         )
         if webhook_type is None:
             continue
         if endpoints is None:
-            records = await database.fetch_all(
-                sa.select(webhook_endpoints.c.url).where(webhook_endpoints.c.active == 1)
-            )
-            endpoints = [record._mapping["url"] for record in records]
+            endpoints = [record["url"] for record in await prepared.fetch_all(database, _ACTIVE_ENDPOINTS)]
         for endpoint in endpoints:
             await database.execute(_delivery(database, event_id, upload_id, endpoint))
             queued += 1
