@@ -18,6 +18,7 @@ What ``databases``' own SQLite backend does, and what this one does instead:
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 import typing
@@ -113,8 +114,9 @@ def _end(connection: sqlite3.Connection, gate: WriterGate, statement: str) -> No
 
 
 def _abandon(connection: sqlite3.Connection, gate: WriterGate) -> None:
-    """A connection given back inside a transaction: roll it back, and open the gate if it held it."""
-    _end(connection, gate, "ROLLBACK")
+    """A transaction nobody will finish: roll it back, and open the gate if it held it."""
+    if connection.in_transaction:
+        _end(connection, gate, "ROLLBACK")
 
 
 class ReusingSQLitePool:
@@ -139,8 +141,7 @@ class ReusingSQLitePool:
     async def release(self, connection: aiosqlite.Connection) -> None:
         # Asked in the connection's thread, after whatever it still has queued (a BEGIN whose caller
         # was cancelled while it waited for the gate) has run.
-        if await connection._execute(lambda: connection._conn.in_transaction):
-            await connection._execute(_abandon, connection._conn, self.gate)
+        await connection._execute(_abandon, connection._conn, self.gate)
         if len(self._idle) < MAX_IDLE_CONNECTIONS:
             self._idle.append(connection)
         else:
@@ -228,7 +229,15 @@ class GatedSQLiteTransaction(TransactionBackend):
     async def start(self, is_root: bool, extra_options: dict[Any, Any]) -> None:
         self._is_root = is_root and not self._connection.holds_gate
         if self._is_root:
-            await self._in_thread(_begin, self._connection.gate)
+            try:
+                await self._in_thread(_begin, self._connection.gate)
+            except asyncio.CancelledError:
+                # Cancelled while waiting at the gate: the BEGIN still runs in the connection's
+                # thread, and databases will neither end the transaction nor give the connection
+                # back (it releases only after a start that succeeded). Both happen here instead;
+                # the cancelled task cannot use this connection again.
+                await asyncio.shield(self._connection.release())
+                raise
             self._connection.holds_gate = True
         else:
             self._savepoint = f"tusmedia_savepoint_{id(self):x}"

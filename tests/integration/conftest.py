@@ -1,17 +1,20 @@
-"""Fixtures for tests that need more than a server: the local Redis, a file system that fills up."""
+"""Fixtures for tests that need more than a server: the local Redis and PostgreSQL, a file system that fills up."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 import redis
+from databases import Database
 
-from tests.conftest import REDIS_TEST_URL, require_service
+from app.db import open_database
+from tests.conftest import POSTGRES_TEST_URL, REDIS_TEST_URL, require_service
 
 
 def _redis_answers() -> bool:
@@ -48,3 +51,35 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         yield mount_point
     finally:
         subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+async def _postgres_answers() -> bool:
+    try:
+        connection = await asyncpg.connect(POSTGRES_TEST_URL, timeout=3)
+    except (OSError, asyncpg.PostgresError):
+        return False
+    await connection.close()
+    return True
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    if request.param == "sqlite":
+        connected = open_database(f"sqlite:///{tmp_path / 'test.db'}")
+        await connected.connect()
+        yield connected
+        await connected.disconnect()
+        return
+    require_service("PostgreSQL", await _postgres_answers())
+    # A database of its own per test, so runs never see each other's rows.
+    name = f"tusmedia_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(POSTGRES_TEST_URL)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    connected = open_database(POSTGRES_TEST_URL.rsplit("/", 1)[0] + f"/{name}")
+    await connected.connect()
+    try:
+        yield connected
+    finally:
+        await connected.disconnect()
+        await admin.execute(f'DROP DATABASE "{name}"')
+        await admin.close()

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import asyncpg
 import pytest
 import sqlalchemy as sa
 from databases import Database
@@ -16,7 +14,6 @@ from app.db import jobs, listing, open_database, queries
 from app.db.listing import AssetFilter
 from app.db.migrations import MIGRATIONS, migrate
 from app.vocabulary import AssetStatus, UploadInfo, new_upload_id
-from tests.conftest import POSTGRES_TEST_URL, require_service
 
 pytestmark = pytest.mark.anyio
 
@@ -24,38 +21,6 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-async def _postgres_answers() -> bool:
-    try:
-        connection = await asyncpg.connect(POSTGRES_TEST_URL, timeout=3)
-    except (OSError, asyncpg.PostgresError):
-        return False
-    await connection.close()
-    return True
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    if request.param == "sqlite":
-        connected = open_database(f"sqlite:///{tmp_path / 'test.db'}")
-        await connected.connect()
-        yield connected
-        await connected.disconnect()
-        return
-    require_service("PostgreSQL", await _postgres_answers())
-    # A database of its own per test, so runs never see each other's rows.
-    name = f"tusmedia_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(POSTGRES_TEST_URL)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    connected = open_database(POSTGRES_TEST_URL.rsplit("/", 1)[0] + f"/{name}")
-    await connected.connect()
-    try:
-        yield connected
-    finally:
-        await connected.disconnect()
-        await admin.execute(f'DROP DATABASE "{name}"')
-        await admin.close()
 
 
 async def _insert(database: Database, owner: str = "alice", created_at: str = "") -> str:
