@@ -69,7 +69,7 @@ class UploadLifecycle:
             self.rates.record(info.id, offset)
             await self.offsets.record(info.id, offset)
 
-    async def completed(self, info: UploadInfo) -> None:
+    async def completed(self, info: UploadInfo, just_finished: bool = False) -> None:
         """Queue the asset of an upload that has all its bytes. Idempotent, and called again by every
         request that finds the upload complete and by the recovery sweep, so an upload whose first
         completion could not be recorded (database locked or restarting, process killed) is queued
@@ -81,7 +81,8 @@ class UploadLifecycle:
         self.rates.forget(upload_id)
         try:
             # A read first: re-entries find the row queued already and must not take a write lock.
-            if await queries.status_of(self.database, upload_id) != AssetStatus.UPLOADING:
+            # The request that wrote the last byte knows better, and the change is conditional anyway.
+            if not just_finished and await queries.status_of(self.database, upload_id) != AssetStatus.UPLOADING:
                 return
             # Commit "queued" before sending: if the process dies in between, the recovery sweep finds
             # the row and sends the message again. The reverse order could lose the job.

@@ -72,7 +72,7 @@ class FileStore:
         return self._data_path(upload_id).with_suffix(".info")
 
     async def create(self, info: UploadInfo) -> None:
-        # In a thread: the info file is fsynced, which can hold a disk for milliseconds.
+        # In a thread: two files opened and one renamed are system calls the event loop need not wait for.
         await asyncio.to_thread(self._create_files, info)
 
     def _create_files(self, info: UploadInfo) -> None:
@@ -80,12 +80,15 @@ class FileStore:
         # O_EXCL: a (vanishingly unlikely) id collision fails loudly instead of sharing a file.
         os.close(os.open(data_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         try:
-            self._write_info(info)
+            # Not fsynced: a new upload has nothing yet to lose. After a power cut, one created in the
+            # last seconds may be gone (404: the client starts it again); a process crash loses nothing,
+            # since the page cache outlives the process. See docs/architecture.md, "Storage".
+            self._write_info(info, durable=False)
         except BaseException:
             data_path.unlink(missing_ok=True)  # no data file without its info
             raise
 
-    def _write_info(self, info: UploadInfo) -> None:
+    def _write_info(self, info: UploadInfo, durable: bool = True) -> None:
         path = self._info_path(info.id)
         document = {
             "id": info.id,
@@ -102,8 +105,9 @@ class FileStore:
         try:
             with open(fd, "w", encoding="utf-8") as handle:
                 json.dump(document, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
+                if durable:
+                    handle.flush()
+                    os.fsync(handle.fileno())
             os.replace(temporary, path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)

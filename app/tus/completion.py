@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 async def finish(context: TusContext, info: UploadInfo) -> None:
     """The upload has all its bytes. Call with the upload locked."""
-    await context.events.completed(info)
+    await context.events.completed(info, just_finished=True)
     if not info.is_partial:
         return
     # Read again: a final upload may have been linked to this part while its bytes were arriving.

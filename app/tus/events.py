@@ -31,8 +31,9 @@ class UploadEvents(Protocol):
         """Bytes were written (or a write ended early); ``offset`` is what the store now holds."""
         ...
 
-    async def completed(self, info: UploadInfo) -> None:
-        """The last byte landed (for a final upload: its parts were joined)."""
+    async def completed(self, info: UploadInfo, just_finished: bool = False) -> None:
+        """The upload has all its bytes (for a final upload: its parts were joined). ``just_finished``
+        when this request wrote the last of them; otherwise a request or a sweep found it complete."""
         ...
 
     async def terminated(self, upload_id: str, reason: str = "deleted") -> None:
