@@ -12,6 +12,7 @@ from peer_workloads import LoadFigures
 PEERS = ("baseline", "tus-node", "tusmedia")
 BIG_MODES = ("1 GiB one PATCH", "1 GiB 8 MiB PATCHes")
 _TOOK = re.compile(r"took ([0-9.]+) seconds")
+_CORO = re.compile(r"coro=<(\S+?)\(\) running at (\S+?)>")
 
 
 @dataclass
@@ -103,8 +104,8 @@ class Report:
             f"than 20 ms during the small, resume and photo workloads"
             + (f" (longest {durations[-1] * 1000:.0f} ms)" if durations else "")
         )
-        for line in sorted(self.slow_callbacks, key=_took, reverse=True)[:5]:
-            print(f"    {line[:160]}")
+        for line in sorted(self.slow_callbacks, key=_took, reverse=True)[:8]:
+            print(f"    {_took(line) * 1000:5.0f} ms  {_where(line)}")
         self.print_targets()
 
     def print_targets(self) -> None:
@@ -138,6 +139,12 @@ class Report:
 
 def _number(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.2f}" if value < 10 else f"{value:.1f}"
+
+
+def _where(line: str) -> str:
+    """The coroutine and the line it was at, from asyncio's "Executing <Task ... coro=<f() running at x:n>>"."""
+    match = _CORO.search(line)
+    return f"{match.group(1)} at {match.group(2)}" if match else line[:140]
 
 
 def _took(line: str) -> float:
