@@ -7,7 +7,10 @@ import base64
 import logging
 import os
 import subprocess
+import sys
+import threading
 import time
+import traceback
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -132,9 +135,15 @@ class DebugTusmedia(TusPeer):
         self.report = report
 
     def slow_callbacks(self) -> list[str]:
-        if not self.report.exists():
-            return []
-        return self.report.read_text().splitlines()
+        return _lines(self.report)
+
+    def stalls(self) -> list[str]:
+        """Where the loop thread was, each time the slow-callback watch caught it stalled."""
+        return _lines(self.report.with_name("stalls.txt"))
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
 
 
 def _metadata(filename: str) -> str:
@@ -236,6 +245,36 @@ class SlowCallbackRecorder(logging.Handler):
                 report.write(record.getMessage().replace("\n", " ") + "\n")
 
 
+class StallWatch:
+    """Names what the event loop was doing when it stalled: a heartbeat on the loop, and a thread that,
+    when the beat is late by more than the slow-callback threshold, writes the loop thread's stack."""
+
+    def __init__(self, path: Path, threshold: float = SLOW_CALLBACK_SECONDS) -> None:
+        self.path = path
+        self.threshold = threshold
+        self.last_beat = time.monotonic()
+        self.loop_thread = threading.get_ident()
+
+    def beat(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.last_beat = time.monotonic()
+        loop.call_later(self.threshold / 4, self.beat, loop)
+
+    def watch(self) -> None:
+        reported_beat = 0.0
+        while True:
+            time.sleep(self.threshold / 4)
+            beat = self.last_beat
+            if time.monotonic() - beat > self.threshold and beat != reported_beat:
+                reported_beat = beat
+                frame = sys._current_frames().get(self.loop_thread)
+                where = " <- ".join(
+                    f"{Path(entry.filename).name}:{entry.lineno} {entry.name}"
+                    for entry in reversed(traceback.extract_stack(frame)[-6:])
+                )
+                with open(self.path, "a") as stalls:
+                    stalls.write(where + "\n")
+
+
 def serve_tusmedia_in_debug_mode(port: int, report: Path) -> None:
     import uvicorn
 
@@ -248,8 +287,13 @@ def serve_tusmedia_in_debug_mode(port: int, report: Path) -> None:
     logging.getLogger("asyncio").addHandler(SlowCallbackRecorder(report))
     config = uvicorn.Config(create_app(settings), host=HOST, port=port, log_config=None, access_log=False)
 
+    stalls = StallWatch(report.with_name("stalls.txt"))
+
     async def serve() -> None:
-        asyncio.get_running_loop().slow_callback_duration = SLOW_CALLBACK_SECONDS
+        loop = asyncio.get_running_loop()
+        loop.slow_callback_duration = SLOW_CALLBACK_SECONDS
+        stalls.beat(loop)
+        threading.Thread(target=stalls.watch, daemon=True).start()
         await uvicorn.Server(config).serve()
 
     asyncio.run(serve(), debug=True)

@@ -92,7 +92,7 @@ def run(arguments: argparse.Namespace, work_dir: Path) -> Report:
     finally:
         for peer in peers:
             peer.server.stop()
-    report.slow_callbacks = count_slow_callbacks(work_dir, small_body)
+    report.slow_callbacks, report.stalls = count_slow_callbacks(work_dir, small_body)
     return report
 
 
@@ -103,19 +103,19 @@ async def small_during_photos(peer: Peer, photo: Path, small_body: bytes) -> tup
     return figures, peer.unfinished_jobs()
 
 
-def count_slow_callbacks(work_dir: Path, small_body: bytes) -> list[str]:
+def count_slow_callbacks(work_dir: Path, small_body: bytes) -> tuple[list[str], list[str]]:
     debug = start_debug_tusmedia(work_dir)
     try:
         asyncio.run(measure_small(debug, small_body, 20, CONNECTIONS))
         wait_for_processing(debug)
-        seen_at_start = len(debug.slow_callbacks())
+        seen_at_start, stalls_at_start = len(debug.slow_callbacks()), len(debug.stalls())
         # Back to back, the media jobs of each workload still running under the next: debug mode
         # slows everything, and the count is meant to include the loop's time beside the processing.
         asyncio.run(measure_small(debug, small_body, SMALL_UPLOADS, CONNECTIONS))
         asyncio.run(measure_resumes(debug, small_body, RESUMES, CONNECTIONS))
         asyncio.run(small_during_photos(debug, make_photo(work_dir / "photo.jpg"), small_body))
         wait_for_processing(debug, timeout=DEBUG_PROCESSING_WAIT_SECONDS)
-        return debug.slow_callbacks()[seen_at_start:]
+        return debug.slow_callbacks()[seen_at_start:], debug.stalls()[stalls_at_start:]
     finally:
         debug.server.stop()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from harness import median, mib
@@ -12,7 +12,6 @@ from peer_workloads import LoadFigures
 PEERS = ("baseline", "tus-node", "tusmedia")
 BIG_MODES = ("1 GiB one PATCH", "1 GiB 8 MiB PATCHes")
 _TOOK = re.compile(r"took ([0-9.]+) seconds")
-_CORO = re.compile(r"coro=<(\S+?)\(\) running at (\S+?)>")
 
 
 @dataclass
@@ -25,6 +24,7 @@ class Report:
     peak_rss: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     during_photos: list[tuple[LoadFigures, int]] = field(default_factory=list)
     slow_callbacks: list[str] = field(default_factory=list)
+    stalls: list[str] = field(default_factory=list)
 
     def add(self, peer: str, workload: str, figures: LoadFigures, cpu_seconds_each: float) -> None:
         self.loads[peer, workload].append(figures)
@@ -104,8 +104,9 @@ class Report:
             f"than 20 ms during the small, resume and photo workloads"
             + (f" (longest {durations[-1] * 1000:.0f} ms)" if durations else "")
         )
-        for line in sorted(self.slow_callbacks, key=_took, reverse=True)[:8]:
-            print(f"    {_took(line) * 1000:5.0f} ms  {_where(line)}")
+        print(f"  where the loop thread was when a watch thread caught it stalled ({len(self.stalls)} stalls):")
+        for where, count in Counter(self.stalls).most_common(8):
+            print(f"    {count:4d}x  {where[:150]}")
         self.print_targets()
 
     def print_targets(self) -> None:
@@ -139,12 +140,6 @@ class Report:
 
 def _number(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.2f}" if value < 10 else f"{value:.1f}"
-
-
-def _where(line: str) -> str:
-    """The coroutine and the line it was at, from asyncio's "Executing <Task ... coro=<f() running at x:n>>"."""
-    match = _CORO.search(line)
-    return f"{match.group(1)} at {match.group(2)}" if match else line[:140]
 
 
 def _took(line: str) -> float:

@@ -43,6 +43,7 @@ class Settings:
     media_processing_delay_names: tuple[str, ...] = ("*",)
     max_image_pixels: int = 100_000_000
     media_job_time_limit_seconds: int = 300
+    media_niceness: int = 10
     media_max_retries: int = 3
     media_lease_seconds: float = 60.0
     lock_wait_seconds: float = 5.0
@@ -179,6 +180,7 @@ def load_settings(env_file: str | os.PathLike[str] | None = ".env", environ: dic
         media_job_time_limit_seconds=config(
             "MEDIA_JOB_TIME_LIMIT", cast=int, default=defaults.media_job_time_limit_seconds
         ),
+        media_niceness=config("MEDIA_NICENESS", cast=int, default=defaults.media_niceness),
         media_max_retries=config("MEDIA_MAX_RETRIES", cast=int, default=defaults.media_max_retries),
         media_lease_seconds=config("MEDIA_LEASE", cast=float, default=defaults.media_lease_seconds),
         lock_wait_seconds=config("LOCK_WAIT", cast=float, default=defaults.lock_wait_seconds),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import os
 import time
 from dataclasses import dataclass
 from multiprocessing import reduction
@@ -57,6 +58,7 @@ class Job:
     output_dir: Path
     options: ProcessingOptions
     delay_seconds: float = 0.0  # for tests: a job that is slow inside the child, where it can be killed
+    niceness: int = 0  # how much lower the child's CPU priority is than its parent's
 
 
 class JobTimedOut(PermanentProcessingError):
@@ -142,6 +144,10 @@ def _child_main(job: Job, sender: Connection) -> None:
 
     from workers.processing.pipeline import process_media_file
 
+    if job.niceness > 0:
+        # Decoding yields to the requests of the process that forked this (the server, when the
+        # worker is embedded): processing gets the CPU they leave, never theirs.
+        os.nice(job.niceness)
     # Pillow warns above this and refuses at twice it; the pipeline refuses more pixels itself first.
     Image.MAX_IMAGE_PIXELS = job.options.max_image_pixels
     try:

@@ -135,7 +135,8 @@ class MediaJobs:
         delay = self.settings.media_processing_delay_seconds
         names = self.settings.media_processing_delay_names
         slow = delay and any(fnmatch.fnmatch(row["filename"] or "", pattern) for pattern in names)
-        return Job(OpenFile(source.fileno()), scratch, self.options, delay if slow else 0.0)
+        delay = delay if slow else 0.0
+        return Job(OpenFile(source.fileno()), scratch, self.options, delay, self.settings.media_niceness)
 
     async def _run_leased(self, database: Database, upload_id: str, attempt: int, job: Job) -> ProcessingResult:
         """The job's result, while the attempt keeps its lease; LeaseLost (and the child killed) if not."""

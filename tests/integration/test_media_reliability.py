@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sqlite3
 import subprocess
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import psutil
 import redis
 
 from config import load_settings
@@ -209,3 +211,36 @@ def test_a_job_longer_than_its_lease_keeps_it_and_runs_once(
     # The job outlived its first lease several times over, renewing it as it went.
     assert len(leases) >= 4
     assert asset["processing_time_ms"] >= 3000
+
+
+def _processing_children_niceness(server: Server) -> list[int]:
+    """The niceness of each processing child (the fork server's children) of the server, as they are now."""
+    niceness = []
+    for child in psutil.Process(server.process.pid).children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if child.parent() is not None and child.parent().pid != server.process.pid:
+                niceness.append(child.nice())
+    return niceness
+
+
+def test_media_is_processed_at_a_lower_cpu_priority_than_the_server_serves_uploads(
+    tmp_path: Path, http: httpx.Client
+) -> None:
+    server = start_server(tmp_path / "data", {"MEDIA_PROCESSING_DELAY": "3", "MEDIA_NICENESS": "7"})
+    try:
+        expected = min(19, psutil.Process(server.process.pid).nice() + 7)
+        upload_id = upload_bytes(http, server, (TESTDATA_MEDIA / "hopper.png").read_bytes())
+        seen: list[int] = []
+        deadline = time.monotonic() + 10
+        # A child just forked still has its parent's niceness for a moment, until it lowers its own.
+        while expected not in seen and time.monotonic() < deadline:
+            seen = _processing_children_niceness(server)
+            time.sleep(0.05)
+        during_processing = psutil.Process(server.process.pid).nice()
+        asset = wait_for_asset(http, server, upload_id)
+    finally:
+        server.stop()
+
+    assert seen == [expected], "one processing child, seven steps nicer than the server"
+    assert during_processing == expected - 7, "the server itself keeps its priority"
+    assert asset["status"] == "ready"
