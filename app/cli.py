@@ -192,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("id", help="the token's id, as `token list` shows it")
 
     again = commands.add_parser("reprocess", help="queue assets for processing again")
-    again.add_argument("ids", nargs="*", help="asset (upload) ids")
+    again.add_argument("ids", nargs="*", help="asset (upload) ids (an older id that begins with - goes after --)")
     again.add_argument("--failed", action="store_true", help="every asset whose processing failed")
     again.set_defaults(run=_reprocess)
     return parser
