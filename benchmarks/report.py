@@ -140,8 +140,3 @@ class Report:
 
 def _number(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.2f}" if value < 10 else f"{value:.1f}"
-
-
-def _took(line: str) -> float:
-    match = _TOOK.search(line)
-    return float(match.group(1)) if match else 0.0

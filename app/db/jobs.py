@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from databases import Database
 
 from app.clock import timestamp
-from app.db import is_sqlite, prepared
+from app.db import prepared
 from app.db.prepared import Prepared
 from app.db.queries import Row, as_row, change_status
 from app.db.tables import uploads
@@ -30,25 +30,35 @@ _SQLITE_FORMAT = "%Y-%m-%dT%H:%M:%f000Z"
 _POSTGRES_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
 
 
-def database_clock(database: Database, seconds_ahead: float = 0.0) -> sa.ColumnElement[Any]:
-    """The database's time, ``seconds_ahead`` from now, as timestamp text."""
-    if is_sqlite(database):
-        return sa.func.strftime(_SQLITE_FORMAT, "now", f"{seconds_ahead:+f} seconds")
+def _clock(dialect_name: str, sqlite_modifier: Any, postgres_seconds: Any) -> sa.ColumnElement[Any]:
+    """The database's time plus an offset, as timestamp text; the offset in each dialect's terms."""
+    if dialect_name == "sqlite":
+        return sa.func.strftime(_SQLITE_FORMAT, "now", sqlite_modifier)
     utc_now: sa.ColumnElement[Any] = sa.literal_column("(now() AT TIME ZONE 'UTC')")
-    ahead = sa.func.make_interval(0, 0, 0, 0, 0, 0, sa.literal(float(seconds_ahead), sa.Float))
+    ahead = sa.func.make_interval(0, 0, 0, 0, 0, 0, postgres_seconds)
     return sa.func.to_char(utc_now + ahead, _POSTGRES_FORMAT)
 
 
-def _clock(dialect_name: str, leased: bool = False) -> sa.ColumnElement[Any]:
+def database_clock(database: Database, seconds_ahead: float = 0.0) -> sa.ColumnElement[Any]:
+    """The database's time, ``seconds_ahead`` from now, as timestamp text."""
+    return _clock(database.url.dialect, f"{seconds_ahead:+f} seconds", sa.literal(float(seconds_ahead), sa.Float))
+
+
+def _prepared_clock(dialect_name: str, leased: bool = False) -> sa.ColumnElement[Any]:
     """``database_clock`` for a prepared statement; a lease's end is now plus the ``lease_seconds``
     parameter (PostgreSQL) or the ``lease_modifier`` one (SQLite: ``+60.000000 seconds``)."""
-    if dialect_name == "sqlite":
-        return sa.func.strftime(_SQLITE_FORMAT, "now", sa.bindparam("lease_modifier") if leased else "+0 seconds")
-    utc_now: sa.ColumnElement[Any] = sa.literal_column("(now() AT TIME ZONE 'UTC')")
     if not leased:
-        return sa.func.to_char(utc_now, _POSTGRES_FORMAT)
-    interval = sa.func.make_interval(0, 0, 0, 0, 0, 0, sa.bindparam("lease_seconds", type_=sa.Float))
-    return sa.func.to_char(utc_now + interval, _POSTGRES_FORMAT)
+        return _clock(dialect_name, "+0.000000 seconds", sa.literal(0.0, sa.Float))
+    return _clock(dialect_name, sa.bindparam("lease_modifier"), sa.bindparam("lease_seconds", type_=sa.Float))
+
+
+def _held_by(upload_id: Any, attempt: Any) -> sa.ColumnElement[bool]:
+    """The row as one attempt holds it: values, or bind parameters for a prepared statement."""
+    return sa.and_(uploads.c.id == upload_id, uploads.c.status == AssetStatus.PROCESSING, uploads.c.attempts == attempt)
+
+
+def _lease_expired(clock: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+    return sa.and_(uploads.c.status == AssetStatus.PROCESSING, uploads.c.lease_until < clock)
 
 
 def _lease(seconds: float) -> dict[str, Any]:
@@ -56,14 +66,14 @@ def _lease(seconds: float) -> dict[str, Any]:
 
 
 def _claim_statement(dialect_name: str) -> sa.Update:
-    expired = sa.and_(uploads.c.status == AssetStatus.PROCESSING, uploads.c.lease_until < _clock(dialect_name))
+    expired = _lease_expired(_prepared_clock(dialect_name))
     return (
         uploads.update()
         .where(uploads.c.id == sa.bindparam("upload_id"), sa.or_(uploads.c.status == AssetStatus.QUEUED, expired))
         .values(
             status=AssetStatus.PROCESSING,
             attempts=uploads.c.attempts + 1,
-            lease_until=_clock(dialect_name, leased=True),
+            lease_until=_prepared_clock(dialect_name, leased=True),
             updated_at=sa.bindparam("now"),
         )
         .returning(*uploads.c)
@@ -71,14 +81,13 @@ def _claim_statement(dialect_name: str) -> sa.Update:
 
 
 _CLAIM = Prepared(_claim_statement)
-_HELD = sa.and_(
-    uploads.c.id == sa.bindparam("upload_id"),
-    uploads.c.status == AssetStatus.PROCESSING,
-    uploads.c.attempts == sa.bindparam("attempt"),
-)
+_HELD = _held_by(sa.bindparam("upload_id"), sa.bindparam("attempt"))
 _RENEW_LEASE = Prepared(
     lambda dialect_name: (
-        uploads.update().where(_HELD).values(lease_until=_clock(dialect_name, leased=True)).returning(uploads.c.id)
+        uploads.update()
+        .where(_HELD)
+        .values(lease_until=_prepared_clock(dialect_name, leased=True))
+        .returning(uploads.c.id)
     )
 )
 _READY_COLUMNS = (
@@ -106,14 +115,6 @@ _MARK_READY = Prepared(
     )
     .returning(*uploads.c)
 )
-
-
-def _held_by(upload_id: str, attempt: int) -> sa.ColumnElement[bool]:
-    return sa.and_(uploads.c.id == upload_id, uploads.c.status == AssetStatus.PROCESSING, uploads.c.attempts == attempt)
-
-
-def _lease_expired(database: Database) -> sa.ColumnElement[bool]:
-    return sa.and_(uploads.c.status == AssetStatus.PROCESSING, uploads.c.lease_until < database_clock(database))
 
 
 async def claim(database: Database, upload_id: str, lease_seconds: float) -> Row | None:
@@ -254,7 +255,7 @@ async def ids_to_redispatch(database: Database, queued_before: str | None) -> li
         stale_queued = sa.and_(stale_queued, uploads.c.queued_at < queued_before)
     records = await database.fetch_all(
         uploads.update()
-        .where(sa.or_(stale_queued, _lease_expired(database)))
+        .where(sa.or_(stale_queued, _lease_expired(database_clock(database))))
         .values(queued_at=timestamp())
         .returning(uploads.c.id)
     )

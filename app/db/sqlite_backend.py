@@ -180,9 +180,13 @@ class GatedSQLiteConnection(SQLiteConnection):
                 compiled._loose_column_name_matching,
             )
         writes = bool(getattr(compiled, "isinsert", False) or compiled.isupdate or compiled.isdelete)
-        gate = self.gate if writes and not self.holds_gate else None
+        gate = self._gate_for(writes)
         outcome = await self._connection._execute(_run, self._connection._conn, compiled.string, args, gate)
         return outcome, result_columns, CompilationContext(context)
+
+    def _gate_for(self, writes: bool) -> WriterGate | None:
+        """The gate a statement must pass on its own: a write's, unless its transaction holds it already."""
+        return self.gate if writes and not self.holds_gate else None
 
     def _records(self, outcome: Outcome, result_columns: Any, context: CompilationContext) -> list[Record]:
         column_maps = create_column_maps(result_columns)
@@ -208,7 +212,7 @@ class GatedSQLiteConnection(SQLiteConnection):
     async def run_prepared(self, prepared: Prepared, values: dict[str, Any]) -> list[dict[str, Any]]:
         assert self._connection is not None, "Connection is not acquired"
         text = prepared.text_for(self._dialect, numbered=False)
-        gate = self.gate if text.writes and not self.holds_gate else None
+        gate = self._gate_for(text.writes)
         args = prepared.arguments(text, values)
         outcome = await self._connection._execute(_run, self._connection._conn, text.sql, args, gate)
         if not outcome.description:
