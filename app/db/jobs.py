@@ -3,14 +3,13 @@
 Every claim bumps ``attempts``, and the attempt number is the job's ticket: renewing the lease and
 every status change after the claim are conditional on it, so an attempt that was superseded (its
 lease ran out while it was frozen, and the sweep gave the job to another worker) can change nothing.
-Leases are read and written on the database's clock, never a host's, so workers on machines whose
-clocks disagree still agree on when a lease has run out.
+Leases are read and written on the database's clock (``app.db.clock``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,38 +17,13 @@ from databases import Database
 
 from app.clock import timestamp
 from app.db import prepared
+from app.db.atomic import Statements, run_atomically
+from app.db.clock import database_clock, lease, prepared_clock
 from app.db.prepared import Prepared
 from app.db.queries import Row, as_row, change_status
 from app.db.tables import uploads
 from app.notify.outbox import announce, record_events
 from app.vocabulary import AssetStatus
-
-# Our timestamp text (``2026-11-25T01:04:25.820737Z``) in each dialect's own words. SQLite's %f is
-# seconds with milliseconds, so three zeros keep the width of PostgreSQL's microseconds.
-_SQLITE_FORMAT = "%Y-%m-%dT%H:%M:%f000Z"
-_POSTGRES_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
-
-
-def _clock(dialect_name: str, sqlite_modifier: Any, postgres_seconds: Any) -> sa.ColumnElement[Any]:
-    """The database's time plus an offset, as timestamp text; the offset in each dialect's terms."""
-    if dialect_name == "sqlite":
-        return sa.func.strftime(_SQLITE_FORMAT, "now", sqlite_modifier)
-    utc_now: sa.ColumnElement[Any] = sa.literal_column("(now() AT TIME ZONE 'UTC')")
-    ahead = sa.func.make_interval(0, 0, 0, 0, 0, 0, postgres_seconds)
-    return sa.func.to_char(utc_now + ahead, _POSTGRES_FORMAT)
-
-
-def database_clock(database: Database, seconds_ahead: float = 0.0) -> sa.ColumnElement[Any]:
-    """The database's time, ``seconds_ahead`` from now, as timestamp text."""
-    return _clock(database.url.dialect, f"{seconds_ahead:+f} seconds", sa.literal(float(seconds_ahead), sa.Float))
-
-
-def _prepared_clock(dialect_name: str, leased: bool = False) -> sa.ColumnElement[Any]:
-    """``database_clock`` for a prepared statement; a lease's end is now plus the ``lease_seconds``
-    parameter (PostgreSQL) or the ``lease_modifier`` one (SQLite: ``+60.000000 seconds``)."""
-    if not leased:
-        return _clock(dialect_name, "+0.000000 seconds", sa.literal(0.0, sa.Float))
-    return _clock(dialect_name, sa.bindparam("lease_modifier"), sa.bindparam("lease_seconds", type_=sa.Float))
 
 
 def _held_by(upload_id: Any, attempt: Any) -> sa.ColumnElement[bool]:
@@ -61,19 +35,15 @@ def _lease_expired(clock: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
     return sa.and_(uploads.c.status == AssetStatus.PROCESSING, uploads.c.lease_until < clock)
 
 
-def _lease(seconds: float) -> dict[str, Any]:
-    return {"lease_seconds": float(seconds), "lease_modifier": f"{seconds:+f} seconds"}
-
-
 def _claim_statement(dialect_name: str) -> sa.Update:
-    expired = _lease_expired(_prepared_clock(dialect_name))
+    expired = _lease_expired(prepared_clock(dialect_name))
     return (
         uploads.update()
         .where(uploads.c.id == sa.bindparam("upload_id"), sa.or_(uploads.c.status == AssetStatus.QUEUED, expired))
         .values(
             status=AssetStatus.PROCESSING,
             attempts=uploads.c.attempts + 1,
-            lease_until=_prepared_clock(dialect_name, leased=True),
+            lease_until=prepared_clock(dialect_name, leased=True),
             updated_at=sa.bindparam("now"),
         )
         .returning(*uploads.c)
@@ -86,7 +56,7 @@ _RENEW_LEASE = Prepared(
     lambda dialect_name: (
         uploads.update()
         .where(_HELD)
-        .values(lease_until=_prepared_clock(dialect_name, leased=True))
+        .values(lease_until=prepared_clock(dialect_name, leased=True))
         .returning(uploads.c.id)
     )
 )
@@ -123,21 +93,23 @@ async def claim(database: Database, upload_id: str, lease_seconds: float) -> Row
 
     The condition and the change are one statement, so a duplicate message finds nothing to claim.
     """
-    async with database.transaction():
-        record = await prepared.fetch_one(
-            database, _CLAIM, upload_id=upload_id, now=timestamp(), **_lease(lease_seconds)
-        )
-        if record is None:
-            return None
-        row = as_row(record)
-        await record_events(database, upload_id, [("started", f"attempt {row['attempts']}")], record)
+    record = await run_atomically(database, _claim, upload_id, timestamp(), lease(lease_seconds))
+    if record is None:
+        return None
     announce(upload_id, 0)
-    return row
+    return as_row(record)
+
+
+def _claim(statements: Statements, upload_id: str, now: str, leased: dict[str, Any]) -> Row | None:
+    record = statements.fetch_one(_CLAIM, upload_id=upload_id, now=now, **leased)
+    if record is not None:
+        record_events(statements, upload_id, [("started", f"attempt {record['attempts']}")], record)
+    return record
 
 
 async def renew_lease(database: Database, upload_id: str, attempt: int, lease_seconds: float) -> bool:
     """Extend the attempt's claim; False when it no longer holds the row (deleted, or taken over)."""
-    values = {"upload_id": upload_id, "attempt": attempt, **_lease(lease_seconds)}
+    values = {"upload_id": upload_id, "attempt": attempt, **lease(lease_seconds)}
     return await prepared.fetch_one(database, _RENEW_LEASE, **values) is not None
 
 
@@ -154,10 +126,11 @@ async def mark_ready(
     details: dict[str, Any],
     derivatives: list[str],
     processing_time_ms: int,
-    while_held: Callable[[], Awaitable[None]] | None = None,
+    while_held: Callable[[], None] | None = None,
 ) -> bool:
     """The attempt succeeded. ``while_held`` (putting the derivatives in place) runs only if the
-    attempt still holds the row, inside the change: a deleted or superseded job leaves nothing."""
+    attempt still holds the row, inside the change: a deleted or superseded job leaves nothing. It is
+    plain code, run in the database connection's thread on SQLite."""
     values = {
         "upload_id": upload_id,
         "attempt": attempt,

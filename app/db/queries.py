@@ -6,7 +6,7 @@ Status changes are conditional updates, so two processes racing for one row cann
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,6 +14,7 @@ from databases import Database
 
 from app.clock import timestamp
 from app.db import prepared
+from app.db.atomic import Statements, run_atomically, run_in_transaction
 from app.db.prepared import Prepared
 from app.db.tables import asset_events, uploads
 from app.notify.outbox import DELETED, announce, record_events
@@ -28,31 +29,52 @@ async def change_status(
     statement: sa.Update | Prepared,
     upload_id: str,
     events: list[tuple[str, str | None]],
-    while_held: Callable[[], Awaitable[None]] | None = None,
+    while_held: Callable[[], None] | None = None,
     values: dict[str, Any] | None = None,
 ) -> Any:
     """Run a conditional status change and, if it changed the row, record its events, atomically.
     Returns the row as the statement's RETURNING clause gives it, or None when nothing matched.
 
     ``while_held`` runs after the change matched and before it commits, while the row is locked: work
-    that must happen if and only if the change does (an exception in it rolls the change back).
+    that must happen if and only if the change does (an exception in it rolls the change back). It
+    is plain code, and on SQLite it runs in the database connection's thread.
     The events' webhook deliveries are queued in the same transaction (``app.notify.outbox``).
     A ``Prepared`` statement takes its ``values`` and returns the whole row, as a dict: its events
-    are recorded from that row rather than from reading it again."""
-    deliveries = 0
-    async with database.transaction():
-        if isinstance(statement, Prepared):
-            record: Any = await prepared.fetch_one(database, statement, **(values or {}))
-        else:
+    are recorded from that row rather than from reading it again, and the whole change is one
+    script (``app.db.atomic``)."""
+    record: Any
+    if isinstance(statement, Prepared):
+        record, deliveries = await run_atomically(
+            database, _change_status, statement, values or {}, upload_id, events, while_held
+        )
+    else:
+        async with database.transaction():
             record = await database.fetch_one(statement)
-        if record is not None:
-            row = record if isinstance(statement, Prepared) else None
-            deliveries = await record_events(database, upload_id, events, row)
-            if while_held is not None:
-                await while_held()
+            deliveries = 0
+            if record is not None:
+                deliveries = await run_in_transaction(database, record_events, upload_id, events)
+                if while_held is not None:
+                    while_held()
     if record is not None:
         announce(upload_id, deliveries)
     return record
+
+
+def _change_status(
+    statements: Statements,
+    statement: Prepared,
+    values: dict[str, Any],
+    upload_id: str,
+    events: list[tuple[str, str | None]],
+    while_held: Callable[[], None] | None,
+) -> tuple[Row | None, int]:
+    row = statements.fetch_one(statement, **values)
+    if row is None:
+        return None, 0
+    deliveries = record_events(statements, upload_id, events, row)
+    if while_held is not None:
+        while_held()
+    return row, deliveries
 
 
 def as_row(record: Any) -> Row:
@@ -83,26 +105,27 @@ _INSERT_UPLOAD = Prepared(
 
 async def insert_upload(database: Database, info: UploadInfo) -> None:
     """The row and its ``created`` event (``upload.created``), in one transaction."""
-    now = timestamp()
-    async with database.transaction():
-        row = await prepared.fetch_one(
-            database,
-            _INSERT_UPLOAD,
-            id=info.id,
-            owner=info.owner,
-            filename=info.filename,
-            declared_type=info.declared_type,
-            upload_length=info.length,
-            upload_offset=0,
-            metadata=json.dumps(info.metadata),
-            status=str(AssetStatus.UPLOADING),
-            attempts=0,
-            created_at=info.created_at or now,
-            updated_at=now,
-        )
-        assert row is not None  # an INSERT returns its row
-        deliveries = await record_events(database, info.id, [("created", None)], row)
+    deliveries = await run_atomically(database, _insert_upload, info, timestamp())
     announce(info.id, deliveries)
+
+
+def _insert_upload(statements: Statements, info: UploadInfo, now: str) -> int:
+    row = statements.fetch_one(
+        _INSERT_UPLOAD,
+        id=info.id,
+        owner=info.owner,
+        filename=info.filename,
+        declared_type=info.declared_type,
+        upload_length=info.length,
+        upload_offset=0,
+        metadata=json.dumps(info.metadata),
+        status=str(AssetStatus.UPLOADING),
+        attempts=0,
+        created_at=info.created_at or now,
+        updated_at=now,
+    )
+    assert row is not None  # an INSERT returns its row
+    return record_events(statements, info.id, [("created", None)], row)
 
 
 _RECORD_OFFSET = Prepared(
@@ -169,7 +192,9 @@ async def delete_upload(database: Database, upload_id: str, detail: str | None =
         record = await database.fetch_one(uploads.delete().where(uploads.c.id == upload_id).returning(*uploads.c))
         deliveries = 0
         if record is not None:
-            deliveries = await record_events(database, upload_id, [("deleted", detail)], dict(record._mapping), DELETED)
+            events = [(DELETED, detail)]
+            row = dict(record._mapping)
+            deliveries = await run_in_transaction(database, record_events, upload_id, events, row, DELETED)
     if record is not None:
         announce(upload_id, deliveries)
 
@@ -205,7 +230,7 @@ async def requeue(database: Database, upload_ids: list[str] | None, reason: str)
         )
         requeued = [record._mapping["id"] for record in records]
         for upload_id in requeued:
-            await record_events(database, upload_id, [("queued", reason)])
+            await run_in_transaction(database, record_events, upload_id, [("queued", reason)])
     for upload_id in requeued:
         announce(upload_id, 0)
     return requeued

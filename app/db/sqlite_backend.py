@@ -34,11 +34,12 @@ from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.ddl import DDLElement
 
+from app.db.atomic import Script, Statements
 from app.db.prepared import Prepared
 from app.db.statement_cache import StatementCache, sqlite_arguments
 
 # Connections kept open while idle; more are opened under load and closed when released.
-MAX_IDLE_CONNECTIONS = 8
+MAX_IDLE_CONNECTIONS = 32
 DEFAULT_BUSY_TIMEOUT_SECONDS = 5.0
 
 
@@ -111,6 +112,74 @@ def _end(connection: sqlite3.Connection, gate: WriterGate, statement: str) -> No
     finally:
         if gate.holder is connection:
             gate.leave()
+
+
+class ThreadStatements(Statements):
+    """A script's statements, run directly on the connection in its own thread."""
+
+    def __init__(self, connection: sqlite3.Connection, dialect: Dialect) -> None:
+        self.connection = connection
+        self.dialect = dialect
+        self.dialect_name = dialect.name
+
+    def fetch_all(self, statement: Prepared, **values: Any) -> list[dict[str, Any]]:
+        text = statement.text_for(self.dialect, numbered=False)
+        cursor = self.connection.execute(text.sql, statement.arguments(text, values))
+        try:
+            if not cursor.description:
+                return []
+            columns = [column[0] for column in cursor.description]
+            return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        finally:
+            cursor.close()
+
+
+class _Abandoned:
+    """What a script's hand-off returns when its caller was cancelled before the script began."""
+
+
+def _script_atomically(
+    connection: sqlite3.Connection,
+    gate: WriterGate,
+    dialect: Dialect,
+    script: Script[Any],
+    args: tuple[Any, ...],
+    abandoned: threading.Event,
+) -> Any:
+    """In the connection's thread: the whole script between ``BEGIN IMMEDIATE`` and ``COMMIT``,
+    unless its caller gave up while it waited (for the gate, or behind another hand-off)."""
+    _begin(connection, gate)
+    if abandoned.is_set():
+        _end(connection, gate, "ROLLBACK")
+        return _Abandoned
+    try:
+        result = script(ThreadStatements(connection, dialect), *args)
+    except BaseException:
+        _end(connection, gate, "ROLLBACK")
+        raise
+    _end(connection, gate, "COMMIT")
+    return result
+
+
+def _script_in_savepoint(
+    connection: sqlite3.Connection,
+    dialect: Dialect,
+    script: Script[Any],
+    args: tuple[Any, ...],
+    abandoned: threading.Event,
+) -> Any:
+    """In the connection's thread, inside the transaction it has open: the script, undone alone if it raises."""
+    if abandoned.is_set():
+        return _Abandoned
+    connection.execute("SAVEPOINT tusmedia_script").close()
+    try:
+        result = script(ThreadStatements(connection, dialect), *args)
+    except BaseException:
+        connection.execute("ROLLBACK TO SAVEPOINT tusmedia_script").close()
+        connection.execute("RELEASE SAVEPOINT tusmedia_script").close()
+        raise
+    connection.execute("RELEASE SAVEPOINT tusmedia_script").close()
+    return result
 
 
 def _abandon(connection: sqlite3.Connection, gate: WriterGate) -> None:
@@ -219,6 +288,21 @@ class GatedSQLiteConnection(SQLiteConnection):
             return []
         columns = [column[0] for column in outcome.description]
         return [dict(zip(columns, row, strict=True)) for row in outcome.rows]
+
+    async def run_script(self, script: Script[Any], args: tuple[Any, ...]) -> Any:
+        """The whole script in one hand-off to the connection's thread (see ``app.db.atomic``)."""
+        raw = self._connection
+        assert raw is not None, "Connection is not acquired"
+        # A cancelled caller stops waiting at once, but the hand-off still runs in the thread: there it
+        # finds this set and writes nothing. Only a script already running when the caller gave up commits.
+        abandoned = threading.Event()
+        try:
+            if self.holds_gate:
+                return await raw._execute(_script_in_savepoint, raw._conn, self._dialect, script, args, abandoned)
+            return await raw._execute(_script_atomically, raw._conn, self.gate, self._dialect, script, args, abandoned)
+        except asyncio.CancelledError:
+            abandoned.set()
+            raise
 
     def transaction(self) -> TransactionBackend:
         return GatedSQLiteTransaction(self)

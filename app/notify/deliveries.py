@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from databases import Database
 
 from app.clock import timestamp
-from app.db.jobs import database_clock
+from app.db.clock import database_clock
 from app.db.tables import asset_events, webhook_attempts, webhook_deliveries, webhook_endpoints
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"

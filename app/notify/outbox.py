@@ -18,10 +18,11 @@ from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
-from databases import Database
 
 from app.clock import timestamp
-from app.db import is_sqlite, prepared
+from app.db import prepared
+from app.db.atomic import Statements
+from app.db.clock import prepared_clock
 from app.db.tables import asset_events, uploads, webhook_deliveries, webhook_endpoints
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,19 @@ _INSERT_EVENT = prepared.Prepared(
     .returning(asset_events.c.id)
 )
 _ACTIVE_ENDPOINTS = prepared.Prepared(sa.select(webhook_endpoints.c.url).where(webhook_endpoints.c.active == 1))
+_EVENT_ID_ORDER = prepared.Prepared(sa.text(f"SELECT pg_advisory_xact_lock({_EVENT_ID_LOCK})"))
+_INSERT_DELIVERY = prepared.Prepared(
+    lambda dialect_name: webhook_deliveries.insert().values(
+        event_id=sa.bindparam("event_id"),
+        upload_id=sa.bindparam("upload_id"),
+        endpoint=sa.bindparam("endpoint"),
+        status="pending",
+        attempts=0,
+        failures=0,
+        created_at=prepared_clock(dialect_name),
+        next_attempt_at=prepared_clock(dialect_name),
+    )
+)
 
 
 def snapshot(row: dict[str, Any], status: str | None = None) -> dict[str, Any]:
@@ -83,31 +97,31 @@ def snapshot(row: dict[str, Any], status: str | None = None) -> dict[str, Any]:
     return data
 
 
-async def record_events(
-    database: Database,
+def record_events(
+    statements: Statements,
     upload_id: str,
     events: list[tuple[str, str | None]],
     row: dict[str, Any] | None = None,
     status: str | None = None,
 ) -> int:
     """Write ``events`` (name, detail) for the asset and a delivery per active webhook endpoint for
-    each that is a webhook, in the caller's transaction. ``row`` is the asset as the change left it
-    (read here when None); ``status`` overrides its status (``deleted``). Returns the deliveries queued."""
+    each that is a webhook, in the caller's transaction (a script's part: see ``app.db.atomic``).
+    ``row`` is the asset as the change left it (read here when None); ``status`` overrides its status
+    (``deleted``). Returns the deliveries queued."""
     if row is None:
-        row = await prepared.fetch_one(database, _READ_ROW, upload_id=upload_id)
+        row = statements.fetch_one(_READ_ROW, upload_id=upload_id)
         if row is None:
             return 0
     data = snapshot(row, status)
-    if not is_sqlite(database):
+    if statements.dialect_name != "sqlite":
         # Held to the commit: ids are drawn, and become visible, in one order.
-        await database.execute(sa.text(f"SELECT pg_advisory_xact_lock({_EVENT_ID_LOCK})"))
+        statements.fetch_all(_EVENT_ID_ORDER)
     now = timestamp()
     endpoints: list[str] | None = None
     queued = 0
     for event, detail in events:
         webhook_type = WEBHOOK_TYPES.get(event)
-        event_id = await prepared.fetch_value(
-            database,
+        event_id = statements.fetch_value(
             _INSERT_EVENT,
             upload_id=upload_id,
             owner=row["owner"],
@@ -121,26 +135,11 @@ async def record_events(
         if webhook_type is None:
             continue
         if endpoints is None:
-            endpoints = [record["url"] for record in await prepared.fetch_all(database, _ACTIVE_ENDPOINTS)]
+            endpoints = [record["url"] for record in statements.fetch_all(_ACTIVE_ENDPOINTS)]
         for endpoint in endpoints:
-            await database.execute(_delivery(database, event_id, upload_id, endpoint))
+            statements.fetch_all(_INSERT_DELIVERY, event_id=event_id, upload_id=upload_id, endpoint=endpoint)
             queued += 1
     return queued
-
-
-def _delivery(database: Database, event_id: int, upload_id: str, endpoint: str) -> sa.Insert:
-    from app.db.jobs import database_clock  # app.db.jobs imports app.db.queries, which imports this module
-
-    return webhook_deliveries.insert().values(
-        event_id=event_id,
-        upload_id=upload_id,
-        endpoint=endpoint,
-        status="pending",
-        attempts=0,
-        failures=0,
-        created_at=database_clock(database),
-        next_attempt_at=database_clock(database),
-    )
 
 
 def listen(listener: Listener) -> Callable[[], None]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from databases import Database
 
 from app.db import jobs, listing, open_database, queries
+from app.db.clock import database_clock
 from app.db.listing import AssetFilter
 from app.db.migrations import MIGRATIONS, migrate
 from app.vocabulary import AssetStatus, UploadInfo, new_upload_id
@@ -35,7 +36,7 @@ async def _mark_png_ready(
     upload_id: str,
     attempt: int,
     derivatives: list[str],
-    while_held: Callable[[], Awaitable[None]] | None = None,
+    while_held: Callable[[], None] | None = None,
 ) -> bool:
     return await jobs.mark_ready(
         database,
@@ -213,7 +214,7 @@ async def test_a_superseded_attempt_can_change_nothing(database: Database) -> No
     upload_id = await _superseded(database)
     ran_while_held = []
 
-    async def swap() -> None:
+    def swap() -> None:
         ran_while_held.append(True)
 
     assert not await jobs.renew_lease(database, upload_id, 1, 60)
@@ -239,7 +240,7 @@ async def test_work_done_while_the_row_is_held_rolls_the_change_back_when_it_fai
     await queries.mark_queued(database, upload_id, 10)
     await jobs.claim(database, upload_id, lease_seconds=60)
 
-    async def swap() -> None:
+    def swap() -> None:
         raise OSError("disk went away")
 
     with pytest.raises(OSError):
@@ -274,11 +275,11 @@ async def test_leases_are_on_the_database_clock(database: Database) -> None:
     await migrate(database)
     upload_id = await _insert(database)
     await queries.mark_queued(database, upload_id, 10)
-    before = await database.fetch_val(sa.select(jobs.database_clock(database)))
+    before = await database.fetch_val(sa.select(database_clock(database)))
 
     await jobs.claim(database, upload_id, lease_seconds=60)
 
     lease_until = (await queries.get_upload(database, upload_id))["lease_until"]
-    after_a_minute = await database.fetch_val(sa.select(jobs.database_clock(database, 61)))
+    after_a_minute = await database.fetch_val(sa.select(database_clock(database, 61)))
     assert len(lease_until) == len(before) == len("2026-11-25T01:04:25.820737Z")
     assert before < lease_until < after_a_minute
