@@ -1,18 +1,22 @@
-"""Processing in a child process of its own, so a job over its time limit is killed, not abandoned.
+"""Processing in child processes, so a job over its time limit is killed, not abandoned.
 
 A thread running Pillow or FFmpeg cannot be stopped: it would run on after its job timed out, keep
 one of the few executor threads, and write into a scratch folder already cleaned up. A process can
 be killed, and the worker's interpreter (in embedded mode, the server's) never runs decoders.
 
-Children are forked from a fork server that has imported the processing code once, so starting one
-costs milliseconds, not an interpreter start-up. Results come back through a pipe as plain tuples:
-the processing errors carry constructor arguments that pickling an exception would lose.
+Children are kept between jobs (``ChildPool``): one runs one job at a time, and one that is killed
+(its job over its time limit, or abandoned) is simply not reused. Forking a child per job cost about
+3 ms of CPU a job in the fork, the copy-on-write faults of a child touching its parent's objects, and
+its exit, all of it before the child could lower its priority; a kept child pays that once and runs
+every job at its lowered priority. Children are forked from a fork server that has imported the
+processing code once. The upload's open file goes to the child as a file descriptor over the pipe,
+and results come back as plain tuples: the processing errors carry constructor arguments that
+pickling an exception would lose.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import multiprocessing
 import os
 import time
@@ -36,29 +40,16 @@ _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(["workers.processing.pipeline"])
 
 
-class OpenFile:
-    """A file descriptor the child inherits: the upload the parent opened when it claimed the job,
-    so a delete meanwhile (its bytes stay readable through the open file) changes nothing for the
-    child. Passed the way multiprocessing passes its own connections to a forked child."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return OpenFile._in_child, (reduction.DupFd(self.fd),)
-
-    @staticmethod
-    def _in_child(duplicate: Any) -> OpenFile:
-        return OpenFile(duplicate.detach())
+# A child is replaced after this many jobs: whatever a decoder leaks, or leaves cached, goes with it.
+JOBS_PER_CHILD = 200
 
 
 @dataclass(frozen=True)
 class Job:
-    source: OpenFile
+    source_fd: int  # the upload as the parent opened it when it claimed the job: a delete meanwhile changes nothing
     output_dir: Path
     options: ProcessingOptions
     delay_seconds: float = 0.0  # for tests: a job that is slow inside the child, where it can be killed
-    niceness: int = 0  # how much lower the child's CPU priority is than its parent's
 
 
 class JobTimedOut(PermanentProcessingError):
@@ -78,36 +69,99 @@ def one_line(error: BaseException) -> str:
     return text[0][:500] if text else type(error).__name__
 
 
-async def run_in_child(job: Job, time_limit_seconds: float) -> ProcessingResult:
-    """Run ``job`` in a new child process; its result, or its processing error raised here.
+class _Child:
+    def __init__(self, process: Any, connection: Connection) -> None:
+        self.process = process
+        self.connection = connection
+        self.jobs = 0
 
-    The time limit counts from the child's start. On the limit, and on cancellation of this
-    coroutine, the child is killed, and it is gone before this returns or raises.
-    """
-    receiver, sender = _CONTEXT.Pipe(duplex=False)
-    child = _CONTEXT.Process(target=_child_main, args=(job, sender), daemon=True)
-    try:
-        await asyncio.to_thread(child.start)
-        sender.close()  # the child holds the writing end now; its exit closes the pipe
+    @classmethod
+    async def start(cls, niceness: int) -> _Child:
+        connection, child_end = _CONTEXT.Pipe(duplex=True)  # a socket pair: it carries file descriptors
+        process = _CONTEXT.Process(target=_serve_jobs, args=(child_end, niceness), daemon=True)
         try:
-            async with asyncio.timeout(time_limit_seconds):
-                await _readable(receiver)
-        except TimeoutError:
-            raise JobTimedOut(f"timed out after {time_limit_seconds:g} s") from None
+            await asyncio.to_thread(process.start)
+        finally:
+            child_end.close()
+        return cls(process, connection)
+
+    def send(self, job: Job) -> None:
+        """Hand over a job: it and the file descriptor, a few hundred bytes into an idle child's socket."""
+        self.jobs += 1
+        self.connection.send(job)
+        reduction.send_handle(self.connection, job.source_fd, self.process.pid)
+
+    async def stop(self, busy: bool) -> None:
+        """Gone before this returns: killed when ``busy`` with a job, else ended by its closed pipe."""
+        self.connection.close()
+        if busy:
+            self.process.kill()
+        await asyncio.to_thread(self.process.join, _CHILD_EXIT_SECONDS)
+        if self.process.is_alive():
+            self.process.kill()
+            await asyncio.to_thread(self.process.join)
+        self.process.close()
+
+
+# How long a child whose pipe closed gets to end by itself before it is killed.
+_CHILD_EXIT_SECONDS = 5.0
+
+
+class ChildPool:
+    """Processing children for one worker, kept between jobs; each runs one job at a time."""
+
+    def __init__(self, niceness: int = 0, jobs_per_child: int = JOBS_PER_CHILD) -> None:
+        self.niceness = niceness
+        self.jobs_per_child = jobs_per_child
+        self._idle: list[_Child] = []
+        self._closed = False
+
+    async def run(self, job: Job, time_limit_seconds: float) -> ProcessingResult:
+        """Run ``job`` in a child; its result, or its processing error raised here.
+
+        The time limit counts from the job's hand-over. On the limit, and on cancellation of this
+        coroutine, the child is killed, and it is gone before this returns or raises.
+        """
+        child = await self._child()
+        answered = False
         try:
-            answer = receiver.recv()
-        except EOFError:
-            await asyncio.to_thread(child.join)
-            raise ChildDied(f"the processing child ended without an answer (exit code {child.exitcode})") from None
-        return _outcome(answer)
-    finally:
-        receiver.close()
-        sender.close()
-        if child.pid is not None:
-            if child.is_alive():
-                child.kill()
-            await asyncio.to_thread(child.join)
-            child.close()
+            child.send(job)
+            try:
+                async with asyncio.timeout(time_limit_seconds):
+                    await _readable(child.connection)
+            except TimeoutError:
+                raise JobTimedOut(f"timed out after {time_limit_seconds:g} s") from None
+            try:
+                answer = child.connection.recv()
+            except EOFError:
+                await asyncio.to_thread(child.process.join)
+                exit_code = child.process.exitcode
+                raise ChildDied(f"the processing child ended without an answer (exit code {exit_code})") from None
+            answered = True
+            return _outcome(answer)
+        finally:
+            if answered and not self._closed and child.jobs < self.jobs_per_child:
+                self._idle.append(child)
+            else:
+                await child.stop(busy=not answered)
+
+    async def _child(self) -> _Child:
+        while self._idle:
+            child = self._idle.pop()
+            if child.process.is_alive():
+                return child
+            await child.stop(busy=False)  # died while idle (the kernel's OOM killer, an admin)
+        return await _Child.start(self.niceness)
+
+    @property
+    def idle_children(self) -> int:
+        return len(self._idle)
+
+    async def close(self) -> None:
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for child in idle:
+            await child.stop(busy=False)
 
 
 async def _readable(connection: Connection) -> None:
@@ -139,29 +193,37 @@ def _outcome(answer: tuple[Any, ...]) -> ProcessingResult:
     raise TransientProcessingError(answer[1])
 
 
-def _child_main(job: Job, sender: Connection) -> None:
+def _serve_jobs(connection: Connection, niceness: int) -> None:
+    """A child's life: jobs from the pipe, one at a time, until the parent closes it."""
     from PIL import Image
 
     from workers.processing.pipeline import process_media_file
 
-    if job.niceness > 0:
-        # Decoding yields to the requests of the process that forked this (the server, when the
+    if niceness > 0:
+        # Decoding yields to the requests of the process that started this (the server, when the
         # worker is embedded): processing gets the CPU they leave, never theirs.
-        os.nice(job.niceness)
-    # Pillow warns above this and refuses at twice it; the pipeline refuses more pixels itself first.
-    Image.MAX_IMAGE_PIXELS = job.options.max_image_pixels
-    try:
-        with open(job.source.fd, "rb") as source:
-            if job.delay_seconds:
-                time.sleep(job.delay_seconds)  # slow work on an open file, as a big one would be
-            answer: tuple[Any, ...] = ("ok", process_media_file(source, job.output_dir, job.options))
-    except TypeNotAllowed as refused:
-        answer = ("not allowed", refused.detected_type)
-    except PermanentProcessingError as failure:
-        detected = failure.detected_type if isinstance(failure, DetectedButFailed) else None
-        answer = ("failed", detected, str(failure))
-    except Exception as error:
-        answer = ("error", one_line(error))
-    with contextlib.suppress(BrokenPipeError):
-        sender.send(answer)
-    sender.close()
+        os.nice(niceness)
+    while True:
+        try:
+            job: Job = connection.recv()
+            source_fd = reduction.recv_handle(connection)
+        except (EOFError, OSError):
+            return
+        # Pillow warns above this and refuses at twice it; the pipeline refuses more pixels itself first.
+        Image.MAX_IMAGE_PIXELS = job.options.max_image_pixels
+        try:
+            with open(source_fd, "rb") as source:
+                if job.delay_seconds:
+                    time.sleep(job.delay_seconds)  # slow work on an open file, as a big one would be
+                answer: tuple[Any, ...] = ("ok", process_media_file(source, job.output_dir, job.options))
+        except TypeNotAllowed as refused:
+            answer = ("not allowed", refused.detected_type)
+        except PermanentProcessingError as failure:
+            detected = failure.detected_type if isinstance(failure, DetectedButFailed) else None
+            answer = ("failed", detected, str(failure))
+        except Exception as error:
+            answer = ("error", one_line(error))
+        try:
+            connection.send(answer)
+        except (BrokenPipeError, ConnectionResetError):
+            return

@@ -24,7 +24,7 @@ from app.observability.metrics import record_job
 from app.storage.filestore import FileStore
 from config import Settings
 from workers.broker import CloseOnShutdown
-from workers.child import Job, OpenFile, one_line, run_in_child
+from workers.child import ChildPool, Job, one_line
 from workers.processing import (
     DetectedButFailed,
     PermanentProcessingError,
@@ -54,6 +54,7 @@ class MediaJobs:
             keep_gps=settings.store_gps,
             allowed_types=settings.allowed_types,
         )
+        self.children = ChildPool(settings.media_niceness)
         self._database: Database | None = None
         self._connecting = asyncio.Lock()
 
@@ -72,6 +73,7 @@ class MediaJobs:
         return self._database
 
     async def close(self) -> None:
+        await self.children.close()
         if self._database is not None:
             await self._database.disconnect()
             self._database = None
@@ -124,6 +126,7 @@ class MediaJobs:
             return
         finally:
             await asyncio.to_thread(shutil.rmtree, scratch, ignore_errors=True)
+            await _clear_retired(self.settings.derivatives_dir / upload_id)
         if recorded:
             log.info("process_media(%s): ready in %d ms", upload_id, _ms_since(started))
             record_job("ready", detected_type=result.detected_type, seconds=time.monotonic() - started)
@@ -136,11 +139,11 @@ class MediaJobs:
         names = self.settings.media_processing_delay_names
         slow = delay and any(fnmatch.fnmatch(row["filename"] or "", pattern) for pattern in names)
         delay = delay if slow else 0.0
-        return Job(OpenFile(source.fileno()), scratch, self.options, delay, self.settings.media_niceness)
+        return Job(source.fileno(), scratch, self.options, delay)
 
     async def _run_leased(self, database: Database, upload_id: str, attempt: int, job: Job) -> ProcessingResult:
         """The job's result, while the attempt keeps its lease; LeaseLost (and the child killed) if not."""
-        work = asyncio.create_task(run_in_child(job, self.settings.media_job_time_limit_seconds))
+        work = asyncio.create_task(self.children.run(job, self.settings.media_job_time_limit_seconds))
         lease = asyncio.create_task(self._keep_lease(database, upload_id, attempt))
         try:
             await asyncio.wait({work, lease}, return_when=asyncio.FIRST_COMPLETED)
@@ -226,16 +229,25 @@ def declare_actors(broker: dramatiq.Broker, settings: Settings) -> MediaActors:
     return MediaActors(process_media=process, retries_exhausted=exhausted)
 
 
-async def _swap_in(new: Path, current: Path) -> None:
-    """Put the ``new`` folder where ``current`` is, replacing it. Runs inside the row's change to
-    ``ready``, so the folder is replaced if and only if the change commits."""
+def _swap_in(new: Path, current: Path) -> None:
+    """Put the ``new`` folder where ``current`` is, replacing it; the old one is left beside it, as
+    ``_retired(current)``, for ``_clear_retired``. Runs inside the row's change to ``ready`` (in the
+    database's thread on SQLite), so the folder is replaced if and only if the change commits."""
     if not new.exists():
         new.mkdir(parents=True)  # a file with no derivatives still gets its (empty) folder
-    retired = current.with_name(f".{current.name}.retired")
     if current.exists():
-        os.replace(current, retired)
+        os.replace(current, _retired(current))
     os.replace(new, current)
-    await asyncio.to_thread(shutil.rmtree, retired, ignore_errors=True)
+
+
+def _retired(current: Path) -> Path:
+    return current.with_name(f".{current.name}.retired")
+
+
+async def _clear_retired(current: Path) -> None:
+    retired = _retired(current)
+    if retired.exists():
+        await asyncio.to_thread(shutil.rmtree, retired, ignore_errors=True)
 
 
 def _ms_since(started: float) -> int:
