@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import errno
 import fcntl
+import itertools
 import json
 import os
 import secrets
 import shutil
-import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
@@ -80,37 +80,36 @@ class FileStore:
         # O_EXCL: a (vanishingly unlikely) id collision fails loudly instead of sharing a file.
         os.close(os.open(data_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         try:
-            # Not fsynced: a new upload has nothing yet to lose. After a power cut, one created in the
-            # last seconds may be gone (404: the client starts it again); a process crash loses nothing,
-            # since the page cache outlives the process. See docs/architecture.md, "Storage".
-            self._write_info(info, durable=False)
+            # Written in place, with no temporary file and rename: nobody knows the new id yet, and a
+            # crash mid-write leaves an info file that fails to parse, of an upload no client was told
+            # of. Not fsynced: a new upload has nothing yet to lose. After a power cut, one created in
+            # the last seconds may be gone (404: the client starts it again); a process crash loses
+            # nothing, since the page cache outlives the process. See docs/architecture.md, "Storage".
+            fd = os.open(self._info_path(info.id), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                _write_all(fd, _info_document(info))
+            finally:
+                os.close(fd)
         except BaseException:
+            self._info_path(info.id).unlink(missing_ok=True)
             data_path.unlink(missing_ok=True)  # no data file without its info
             raise
 
-    def _write_info(self, info: UploadInfo, durable: bool = True) -> None:
+    def _write_info(self, info: UploadInfo) -> None:
+        """Replace the info file whole (a temporary file renamed over it), made durable."""
         path = self._info_path(info.id)
-        document = {
-            "id": info.id,
-            "length": info.length,
-            "owner": info.owner,
-            "metadata": info.metadata,
-            "created_at": info.created_at,
-            "concat": info.concat,
-            "parts": info.parts,
-            "awaiting_finals": info.awaiting_finals,
-        }
-        # A temp name of its own: two writers (processes too) sharing one would mix or lose their writes.
-        fd, temporary = tempfile.mkstemp(prefix=f"{info.id}.info.", suffix=".tmp", dir=self.directory)
+        # A temporary name of its own: two writers (processes too) sharing one would mix or lose their writes.
+        temporary = path.with_name(f"{info.id}.info.{os.getpid()}-{next(_temporary_names)}.tmp")
         try:
-            with open(fd, "w", encoding="utf-8") as handle:
-                json.dump(document, handle)
-                if durable:
-                    handle.flush()
-                    os.fsync(handle.fileno())
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                _write_all(fd, _info_document(info))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
             os.replace(temporary, path)
         except BaseException:
-            Path(temporary).unlink(missing_ok=True)
+            temporary.unlink(missing_ok=True)
             raise
 
     async def info(self, upload_id: str) -> UploadInfo:
@@ -243,6 +242,24 @@ def _unlink_in_order(paths: tuple[Path, ...]) -> None:
     # finds it and finishes the job; a data file left without its info would be invisible.
     for path in paths:
         path.unlink(missing_ok=True)
+
+
+def _info_document(info: UploadInfo) -> bytes:
+    document = {
+        "id": info.id,
+        "length": info.length,
+        "owner": info.owner,
+        "metadata": info.metadata,
+        "created_at": info.created_at,
+        "concat": info.concat,
+        "parts": info.parts,
+        "awaiting_finals": info.awaiting_finals,
+    }
+    return json.dumps(document).encode()
+
+
+# Names for temporary info files, unique within the process (the process id makes them unique beyond).
+_temporary_names = itertools.count()
 
 
 def _read_info(path: Path) -> UploadInfo:
