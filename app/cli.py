@@ -113,7 +113,7 @@ def _cleanup(settings: Settings, arguments: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, arguments: argparse.Namespace) -> int:
-    if settings.in_process_worker:
+    if settings.embedded_worker:
         print(
             "tusmedia worker: no broker is configured, so `tusmedia serve` runs the media jobs itself.\n"
             "Set REDIS_URL (or BROKER_URL) for the server and the workers to run them separately.",
@@ -157,7 +157,7 @@ def _reprocess(settings: Settings, arguments: argparse.Namespace) -> int:
     if arguments.ids and len(requeued) < len(arguments.ids):
         skipped = sorted(set(arguments.ids) - set(requeued))
         print(f"not queued (unknown, or still uploading or processing): {' '.join(skipped)}", file=sys.stderr)
-    if requeued and settings.in_process_worker:
+    if requeued and settings.embedded_worker:
         print(f"no broker is configured: the running server sends them within {settings.recovery_interval_seconds:g} s")
     return 0
 

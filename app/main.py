@@ -25,6 +25,7 @@ from app.auth import AuthError
 from app.auth.setup import build_authentication
 from app.db import open_database
 from app.db.migrations import migrate
+from app.notify.outbox import announce
 from app.notify.setup import build_notify
 from app.observability.metrics import LockMetrics
 from app.observability.setup import observability_routes, request_middleware
@@ -36,7 +37,8 @@ from app.tus.locks import UploadLocks
 from app.tus.routes import tus_routes
 from app.tus.shared_locks import SharedUploadLocks
 from config import Settings, load_settings
-from workers.broker import create_broker, start_worker
+from workers.broker import sends_in_memory
+from workers.embedded import EmbeddedWorker, ForwardingBroker, server_broker
 from workers.media import declare_actors
 
 log = logging.getLogger(__name__)
@@ -130,12 +132,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
     database = open_database(settings.database_url, settings.sqlite_busy_timeout_seconds)
     store = FileStore(settings.upload_dir)
-    broker = create_broker(settings)
+    broker = server_broker(settings)
     actors = declare_actors(broker, settings)
 
     async def dispatch(upload_id: str) -> None:
-        # Sending may block on the network (Redis, RabbitMQ): keep it off the event loop.
-        await asyncio.to_thread(actors.process_media.send, upload_id)
+        if sends_in_memory(broker):
+            actors.process_media.send(upload_id)  # a put into an in-process queue: no thread needed
+        else:
+            # Sending may block on the network (Redis, RabbitMQ): keep it off the event loop.
+            await asyncio.to_thread(actors.process_media.send, upload_id)
 
     lifecycle = UploadLifecycle(
         database,
@@ -177,8 +182,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             await migrate(database)
             await notify.start()
-            if settings.in_process_worker:
-                worker = await asyncio.to_thread(start_worker, broker, settings.media_worker_concurrency)
+            if isinstance(broker, ForwardingBroker):
+                worker = EmbeddedWorker(settings, broker, on_event=lambda upload_id: announce(upload_id, 0))
+                await asyncio.to_thread(worker.start)
+                background.append(asyncio.create_task(worker.supervise()))
             # Alone on the upload directory (no shared locks), anything half-written is a crash's debris.
             alone = not isinstance(locks, SharedUploadLocks)
             await recovery.sweep(queued_for_seconds=None, debris_older_than_seconds=0 if alone else DEBRIS_AGE_SECONDS)

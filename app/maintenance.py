@@ -68,7 +68,7 @@ async def reprocess(settings: Settings, upload_ids: list[str] | None) -> list[st
         requeued = await queries.requeue(database, upload_ids, "reprocess requested")
     finally:
         await database.disconnect()
-    if requeued and not settings.in_process_worker:
+    if requeued and not settings.embedded_worker:
         broker = create_broker(settings)
         try:
             actors = declare_actors(broker, settings)

@@ -92,8 +92,9 @@ class Settings:
         return bool(self.jwt_secret or self.jwt_public_key)
 
     @property
-    def in_process_worker(self) -> bool:
-        """With no broker configured, the server runs the media actors itself."""
+    def embedded_worker(self) -> bool:
+        """With no broker configured, the server runs the media and webhook actors itself, in a child
+        process (``workers.embedded``)."""
         return not self.broker_url
 
 

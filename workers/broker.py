@@ -36,6 +36,11 @@ def create_broker(settings: Settings) -> dramatiq.Broker:
     return broker
 
 
+def sends_in_memory(broker: dramatiq.Broker) -> bool:
+    """Whether sending a message is a queue put in this process (no network to wait for)."""
+    return isinstance(broker, StubBroker)
+
+
 def start_worker(broker: dramatiq.Broker, concurrency: int) -> dramatiq.Worker:
     worker = dramatiq.Worker(broker, worker_threads=concurrency, worker_timeout=CONSUMER_POLL_MS)
     worker.start()

@@ -7,6 +7,8 @@ are kept to small fixed sets: route templates, methods, statuses, outcomes, dete
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector, ProcessCollector
 
 REGISTRY = CollectorRegistry()
@@ -79,8 +81,21 @@ WEBHOOK_DELIVERIES = Counter(
 UNKNOWN_TYPE = "unknown"
 
 
+# Where job outcomes go instead of this process's registry: the embedded worker's child sends them to
+# the server, whose /metrics reports them.
+_job_sink: Callable[[str, str | None, float | None], None] | None = None
+
+
+def send_jobs_to(sink: Callable[[str, str | None, float | None], None]) -> None:
+    global _job_sink
+    _job_sink = sink
+
+
 def record_job(outcome: str, *, detected_type: str | None = None, seconds: float | None = None) -> None:
     """One media job attempt ended; ``seconds`` is its processing time when it ran to an answer."""
+    if _job_sink is not None:
+        _job_sink(outcome, detected_type, seconds)
+        return
     JOBS.labels(outcome).inc()
     if seconds is not None:
         PROCESSING_DURATION.labels(detected_type or UNKNOWN_TYPE).observe(seconds)

@@ -8,11 +8,10 @@ cannot answer (down, or a kind we do not know) simply leaves the metric out of t
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterator
 
 import dramatiq
-from dramatiq.brokers.rabbitmq import RabbitmqBroker
-from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.common import dq_name
 from prometheus_client.core import GaugeMetricFamily
@@ -25,14 +24,23 @@ log = logging.getLogger(__name__)
 
 def queue_depths(broker: dramatiq.Broker, queue_name: str) -> tuple[int, int] | None:
     """Messages (waiting, delayed) in the queue, or None when this broker cannot say."""
+    reported = getattr(broker, "depths", None)
+    if reported is not None:  # the embedded worker's (``workers.embedded.ForwardingBroker``), as it last said
+        depths: tuple[int, int] = reported.get(queue_name, (0, 0))
+        return depths
     if isinstance(broker, StubBroker):
         queues = broker.queues
         return queues[queue_name].qsize(), queues[dq_name(queue_name)].qsize()
-    if isinstance(broker, RedisBroker):  # each queue is a list of message ids under the broker's namespace
+    # The Redis and RabbitMQ brokers are imported only where configured (they pull in their clients):
+    # a broker of a kind whose module was never imported cannot be one.
+    redis_brokers = sys.modules.get("dramatiq.brokers.redis")
+    if redis_brokers is not None and isinstance(broker, redis_brokers.RedisBroker):
+        # Each queue is a list of message ids under the broker's namespace.
         prefix = f"{broker.namespace}:"
         return int(broker.client.llen(prefix + queue_name)), int(broker.client.llen(prefix + dq_name(queue_name)))
-    if isinstance(broker, RabbitmqBroker):  # a passive declare reports the count
-        waiting, delayed, _dead = broker.get_queue_message_counts(queue_name)
+    rabbitmq_brokers = sys.modules.get("dramatiq.brokers.rabbitmq")
+    if rabbitmq_brokers is not None and isinstance(broker, rabbitmq_brokers.RabbitmqBroker):
+        waiting, delayed, _dead = broker.get_queue_message_counts(queue_name)  # a passive declare reports them
         return waiting, delayed
     return None
 

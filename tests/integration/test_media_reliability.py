@@ -216,10 +216,11 @@ def test_a_job_longer_than_its_lease_keeps_it_and_runs_once(
 def _processing_children_niceness(server: Server) -> list[int]:
     """The niceness of each processing child (the fork server's children) of the server, as they are now."""
     niceness = []
-    for child in psutil.Process(server.process.pid).children(recursive=True):
+    for process in psutil.Process(server.process.pid).children(recursive=True):
         with contextlib.suppress(psutil.NoSuchProcess):
-            if child.parent() is not None and child.parent().pid != server.process.pid:
-                niceness.append(child.nice())
+            parent = process.parent()
+            if parent is not None and "forkserver" in " ".join(parent.cmdline()):
+                niceness.append(process.nice())
     return niceness
 
 

@@ -17,7 +17,7 @@ def test_defaults_run_everything_embedded_on_one_machine() -> None:
     assert settings.database_url == "sqlite:///data/tusmedia.db"
     assert settings.max_file_size == 500 * 1024 * 1024
     assert settings.media_worker_concurrency == 2
-    assert settings.in_process_worker
+    assert settings.embedded_worker
     assert settings.thumbnail_sizes == (256, 1024)
 
 
@@ -33,7 +33,7 @@ def test_redis_url_switches_to_a_separate_broker() -> None:
     settings = load_settings(env_file=None, environ={"REDIS_URL": "redis://127.0.0.1:6379/3"})
 
     assert settings.broker_url == "redis://127.0.0.1:6379/3"
-    assert not settings.in_process_worker
+    assert not settings.embedded_worker
 
 
 def test_env_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
