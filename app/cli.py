@@ -17,7 +17,7 @@ def _serve(settings: Settings, arguments: argparse.Namespace) -> int:
     import uvicorn
 
     from app.main import create_app
-    from app.server import UploadServer
+    from app.server import UploadServer, limit_malloc_arenas
 
     options: dict[str, Any] = {
         "host": arguments.host or settings.host,
@@ -28,11 +28,14 @@ def _serve(settings: Settings, arguments: argparse.Namespace) -> int:
         "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
         # Our own access log line replaces uvicorn's, which would log query strings (signed links).
         "access_log": False,
+        # No WebSocket routes: not loading a WebSocket implementation saves its memory.
+        "ws": "none",
     }
     if arguments.reload:
         # Reload needs an import string; the app then reads its settings from the environment again.
         uvicorn.run("app.main:app", reload=True, **options)
         return 0
+    limit_malloc_arenas()  # before any thread starts
     _announce_first_admin_token(settings)
     app = create_app(settings)
     # log_config=None: uvicorn's loggers go through our handler (request ids, LOG_FORMAT) like any other.

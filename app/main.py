@@ -33,9 +33,8 @@ from app.storage.filestore import FileStore
 from app.tus.context import TusContext, TusSettings
 from app.tus.errors import TusError, render_tus_error, tus_headers
 from app.tus.expiration import remove_expired_periodically
-from app.tus.locks import UploadLocks
+from app.tus.locks import Locks, UploadLocks
 from app.tus.routes import tus_routes
-from app.tus.shared_locks import SharedUploadLocks
 from config import Settings, load_settings
 from workers.broker import sends_in_memory
 from workers.embedded import EmbeddedWorker, ForwardingBroker, server_broker
@@ -89,17 +88,17 @@ TUS_RESPONSE_HEADERS = (
 CORS_PREFLIGHT_MAX_AGE_SECONDS = 86400
 
 
-def upload_locks(settings: Settings) -> UploadLocks | SharedUploadLocks:
+def upload_locks(settings: Settings) -> Locks:
     """In-process locks; shared through Redis when REDIS_URL is set, so several processes can serve."""
     local = UploadLocks(settings.lock_wait_seconds, LockMetrics())
     if settings.redis_url:
+        from app.tus.shared_locks import SharedUploadLocks  # with the Redis client: only where configured
+
         return SharedUploadLocks(local, settings.redis_url, settings.queue_namespace)
     return local
 
 
-def tus_context(
-    settings: Settings, store: FileStore, lifecycle: UploadLifecycle, locks: UploadLocks | SharedUploadLocks
-) -> TusContext:
+def tus_context(settings: Settings, store: FileStore, lifecycle: UploadLifecycle, locks: Locks) -> TusContext:
     return TusContext(
         store=store,
         events=lifecycle,
@@ -171,9 +170,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         for directory in (settings.data_dir, settings.upload_dir, settings.derivatives_dir):
             directory.mkdir(parents=True, exist_ok=True)
         exclusive = contextlib.ExitStack()
-        if isinstance(locks, SharedUploadLocks):
-            await locks.start()
-        else:
+        await locks.start()
+        if not locks.shared:
             # In-process locks cannot see another process's requests: be the only server here.
             exclusive.enter_context(store.exclusive_use())
         await database.connect()
@@ -187,7 +185,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 await asyncio.to_thread(worker.start)
                 background.append(asyncio.create_task(worker.supervise()))
             # Alone on the upload directory (no shared locks), anything half-written is a crash's debris.
-            alone = not isinstance(locks, SharedUploadLocks)
+            alone = not locks.shared
             await recovery.sweep(queued_for_seconds=None, debris_older_than_seconds=0 if alone else DEBRIS_AGE_SECONDS)
             interval, queued_for = settings.recovery_interval_seconds, settings.recovery_queued_after_seconds
             background.append(asyncio.create_task(recovery.run_periodically(interval, queued_for)))
@@ -209,8 +207,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await asyncio.to_thread(broker.close)
             # Last: an open SQLite connection owns a non-daemon thread that would keep the process alive.
             await database.disconnect()
-            if isinstance(locks, SharedUploadLocks):
-                await locks.stop()
+            await locks.stop()
             exclusive.close()
 
     async def render_unexpected(request: Request, exc: Exception) -> Response:

@@ -11,8 +11,7 @@ from app.db.migrations import migrate
 from app.main import OFFSET_RECORD_INTERVAL_SECONDS, tus_context, upload_locks
 from app.storage.filestore import FileStore
 from app.tus.expiration import remove_expired
-from app.tus.locks import UploadLocks
-from app.tus.shared_locks import SharedUploadLocks
+from app.tus.locks import Locks
 from config import Settings
 from workers.broker import create_broker
 from workers.media import declare_actors
@@ -29,13 +28,13 @@ async def clean_up_expired(settings: Settings) -> list[str]:
     store = FileStore(settings.upload_dir)
     locks = upload_locks(settings)
     with contextlib.ExitStack() as exclusive:
-        if not isinstance(locks, SharedUploadLocks):
+        if not locks.shared:
             store.prepare()
             exclusive.enter_context(store.exclusive_use())
         return await _remove_expired(settings, store, locks)
 
 
-async def _remove_expired(settings: Settings, store: FileStore, locks: UploadLocks | SharedUploadLocks) -> list[str]:
+async def _remove_expired(settings: Settings, store: FileStore, locks: Locks) -> list[str]:
     database = open_database(settings.database_url)
     await database.connect()
     try:
@@ -49,8 +48,7 @@ async def _remove_expired(settings: Settings, store: FileStore, locks: UploadLoc
         try:
             return await remove_expired(tus_context(settings, store, lifecycle, locks))
         finally:
-            if isinstance(locks, SharedUploadLocks):
-                await locks.stop()
+            await locks.stop()
     finally:
         await database.disconnect()
 

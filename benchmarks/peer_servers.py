@@ -280,12 +280,15 @@ def serve_tusmedia_in_debug_mode(port: int, report: Path) -> None:
 
     from app.main import create_app
     from app.observability.logs import configure_logging
+    from app.server import limit_malloc_arenas
     from config import load_settings
 
     settings = load_settings(env_file=None)
     configure_logging(settings.log_level, settings.log_format)
     logging.getLogger("asyncio").addHandler(SlowCallbackRecorder(report))
-    config = uvicorn.Config(create_app(settings), host=HOST, port=port, log_config=None, access_log=False)
+    limit_malloc_arenas()
+    app = create_app(settings)
+    config = uvicorn.Config(app, host=HOST, port=port, log_config=None, access_log=False, ws="none")
 
     stalls = StallWatch(report.with_name("stalls.txt"))
 

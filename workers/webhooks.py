@@ -20,11 +20,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dramatiq
-import httpx
-import redis
 from databases import Database
 from standardwebhooks import Webhook
 
@@ -35,6 +33,10 @@ from app.notify.webhook_format import signed_headers, webhook_body
 from config import Settings
 from workers.broker import CloseOnShutdown
 from workers.child import one_line
+
+if TYPE_CHECKING:
+    import httpx
+    import redis
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +119,8 @@ class WebhookJobs:
             body = webhook_body(event)
             assert self.signer is not None
             headers = signed_headers(self.signer, event, body, datetime.now(UTC))
+            import httpx  # here, not at import: the server declares this actor too, and never sends (memory)
+
             try:
                 response = await self._http().post(delivery["endpoint"], content=body.encode(), headers=headers)
                 status_code = response.status_code
@@ -139,6 +143,8 @@ class WebhookJobs:
         return status
 
     def _http(self) -> httpx.AsyncClient:
+        import httpx
+
         if self._client is None:
             self._client = httpx.AsyncClient(
                 timeout=self.settings.webhook_timeout_seconds,
@@ -164,13 +170,14 @@ class Announcer:
     def __init__(self, actor: dramatiq.Actor, settings: Settings) -> None:
         self.actor = actor
         self.channel = events_channel(settings)
-        self.redis = (
-            redis.Redis.from_url(
-                settings.redis_url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
+        self.redis: redis.Redis | None = None
+        if settings.redis_url:
+            import redis  # where configured only: the server declares these actors too (memory)
+
+            timeout = REDIS_TIMEOUT_SECONDS
+            self.redis = redis.Redis.from_url(
+                settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
             )
-            if settings.redis_url
-            else None
-        )
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="announce")
 
     def __call__(self, upload_id: str, deliveries_queued: int) -> None:
@@ -183,6 +190,8 @@ class Announcer:
             except Exception:
                 log.warning("could not send deliver_webhooks(%s); the recovery sweep will", upload_id, exc_info=True)
         if self.redis is not None:
+            import redis
+
             try:
                 self.redis.publish(self.channel, upload_id)
             except redis.RedisError:

@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from app.tus.events import UploadRefused
 from app.vocabulary import Concat
 from config import Settings
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,8 @@ class PreCreateHook:
             "metadata": metadata,
             "concat": None if concat is None else str(concat),
         }
+        import httpx  # here, not at import: a server without a hook never loads it (memory)
+
         try:
             response = await self._http().post(self.url, json=payload)
         except httpx.HTTPError as error:
@@ -64,6 +67,8 @@ class PreCreateHook:
             return self._unavailable(metadata, f"answered something unreadable: {invalid}")
 
     def _http(self) -> httpx.AsyncClient:
+        import httpx
+
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=self.timeout_seconds, follow_redirects=False)
         return self._client

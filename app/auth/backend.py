@@ -3,14 +3,18 @@ authentication middleware calls ``authenticate``); ``identify`` then hands endpo
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from starlette.authentication import AuthCredentials, AuthenticationBackend
 from starlette.requests import HTTPConnection
 
 from app.auth.errors import AuthError
-from app.auth.jwt_tokens import JwtVerifier
 from app.auth.links import LinkSigner, is_signed_link
 from app.auth.principal import ANONYMOUS, Principal
 from app.auth.tokens import OpaqueTokens, is_opaque
+
+if TYPE_CHECKING:
+    from app.auth.jwt_tokens import JwtVerifier
 
 # Liveness and readiness probes come from orchestrators that hold no token.
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})

@@ -14,7 +14,6 @@ from starlette.responses import Response
 
 from app.auth.backend import BearerBackend
 from app.auth.errors import AuthError, auth_error_response
-from app.auth.jwt_tokens import JwtVerifier
 from app.auth.links import LinkSigner, load_or_create_secret
 from app.auth.tokens import OpaqueTokens
 from config import Settings
@@ -33,7 +32,11 @@ class Authentication:
 def build_authentication(settings: Settings, database: Database, style: RefusalStyle) -> Authentication:
     secret = load_or_create_secret(settings.secret_key, settings.data_dir / "secret.key")
     links = LinkSigner(secret, settings.signed_url_ttl_seconds)
-    jwt = JwtVerifier(settings) if settings.uses_jwt else None
+    jwt = None
+    if settings.uses_jwt:
+        from app.auth.jwt_tokens import JwtVerifier  # PyJWT and cryptography: about 8 MiB, only where used
+
+        jwt = JwtVerifier(settings)
     backend = BearerBackend(OpaqueTokens(database), links, jwt, allow_anonymous=settings.allow_anonymous)
 
     def render(connection: HTTPConnection, exc: Exception) -> Response:

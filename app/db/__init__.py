@@ -23,7 +23,7 @@ class _PooledDatabase(Database):
     SUPPORTED_BACKENDS = {  # noqa: RUF012 - databases declares it as a plain class attribute
         **Database.SUPPORTED_BACKENDS,
         "sqlite+aiosqlite": "app.db.sqlite_backend:ReusingSQLiteBackend",
-        "postgresql+asyncpg": "app.db.statement_cache:CachingPostgresBackend",
+        "postgresql+asyncpg": "app.db.postgres_backend:CachingPostgresBackend",
     }
 
 

@@ -39,7 +39,7 @@ from app.db.prepared import Prepared
 from app.db.statement_cache import StatementCache, sqlite_arguments
 
 # Connections kept open while idle; more are opened under load and closed when released.
-MAX_IDLE_CONNECTIONS = 32
+MAX_IDLE_CONNECTIONS = 8
 DEFAULT_BUSY_TIMEOUT_SECONDS = 5.0
 
 

@@ -16,7 +16,6 @@ import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import redis.asyncio as aioredis
 import sqlalchemy as sa
 from databases import Database
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -76,6 +75,8 @@ class Wakeups:
             loop.call_soon_threadsafe(self.wake)
 
     async def _listen_on_redis(self) -> None:
+        import redis.asyncio as aioredis  # here: a server without Redis never loads its client (memory)
+
         while True:
             client = aioredis.Redis.from_url(self.redis_url)
             try:

@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dramatiq
-import pika
 from databases import Database
-from dramatiq.brokers.rabbitmq import RabbitmqBroker
-from dramatiq.brokers.redis import RedisBroker
-from redis.asyncio import Redis
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+if TYPE_CHECKING:
+    from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+    from app.tus.locks import Locks
 
 CHECK_TIMEOUT_SECONDS = 2.0
 OK = "ok"
@@ -38,8 +41,8 @@ class Readiness:
     broker: dramatiq.Broker
     upload_dir: Path
     min_free_bytes: int
-    # The shared upload locks' Redis, when there is one: without it no tus request can be served.
-    lock_redis: Redis | None = None
+    # The upload locks when they are shared (through Redis): without them no tus request can be served.
+    shared_locks: Locks | None = None
 
     async def check(self) -> dict[str, str]:
         checks: dict[str, Callable[[], Awaitable[str]]] = {
@@ -47,7 +50,7 @@ class Readiness:
             "broker": self._broker,
             "disk": self._disk,
         }
-        if self.lock_redis is not None:
+        if self.shared_locks is not None:
             checks["locks"] = self._locks
         answers = await asyncio.gather(*(_bounded(check) for check in checks.values()))
         return dict(zip(checks, answers, strict=True))
@@ -57,9 +60,12 @@ class Readiness:
         return OK
 
     async def _broker(self) -> str:
-        if isinstance(self.broker, RedisBroker):
+        # The brokers' modules are imported only where configured: one never imported cannot be this one.
+        redis_brokers = sys.modules.get("dramatiq.brokers.redis")
+        rabbitmq_brokers = sys.modules.get("dramatiq.brokers.rabbitmq")
+        if redis_brokers is not None and isinstance(self.broker, redis_brokers.RedisBroker):
             await asyncio.to_thread(self.broker.client.ping)
-        elif isinstance(self.broker, RabbitmqBroker):
+        elif rabbitmq_brokers is not None and isinstance(self.broker, rabbitmq_brokers.RabbitmqBroker):
             await asyncio.to_thread(_rabbitmq_answers, self.broker)
         else:
             return IN_PROCESS
@@ -75,12 +81,14 @@ class Readiness:
         return OK
 
     async def _locks(self) -> str:
-        assert self.lock_redis is not None
-        await self.lock_redis.ping()
+        assert self.shared_locks is not None
+        await self.shared_locks.ping()
         return OK
 
 
 def _rabbitmq_answers(broker: RabbitmqBroker) -> None:
+    import pika
+
     # A connection of its own: the broker's are per thread and would pile up in the thread pool.
     parameters = broker.parameters
     first = parameters[0] if isinstance(parameters, list) else parameters

@@ -11,8 +11,7 @@ from app.observability.exposition import metrics_routes
 from app.observability.health import Readiness, health_routes
 from app.observability.middleware import ObservedRequests
 from app.observability.queues import watch_queues
-from app.tus.locks import UploadLocks
-from app.tus.shared_locks import SharedUploadLocks
+from app.tus.locks import Locks
 from config import Settings
 
 
@@ -25,9 +24,9 @@ def observability_routes(
     database: Database,
     broker: dramatiq.Broker,
     queue_names: tuple[str, ...],
-    locks: UploadLocks | SharedUploadLocks,
+    locks: Locks,
 ) -> list[Route]:
     watch_queues(broker, queue_names)
-    lock_redis = locks.redis if isinstance(locks, SharedUploadLocks) else None
-    readiness = Readiness(database, broker, settings.upload_dir, settings.ready_min_free_bytes, lock_redis)
+    shared_locks = locks if locks.shared else None
+    readiness = Readiness(database, broker, settings.upload_dir, settings.ready_min_free_bytes, shared_locks)
     return [*health_routes(readiness), *metrics_routes()]

@@ -157,6 +157,15 @@ class _Unobserved:
 class Locks(Protocol):
     """What the protocol layer needs of upload locks: in-process ones, or shared through Redis."""
 
+    shared: bool  # seen by every server process, not this one alone
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise when the locks cannot be taken now (their service is down)."""
+
     def hold(
         self, upload_id: str, *, take_over: bool = True, wait_seconds: float | None = None
     ) -> AbstractAsyncContextManager[LockHolder]: ...
@@ -167,6 +176,17 @@ class Locks(Protocol):
 class UploadLocks:
     """In-process locks. Several server processes sharing one upload directory need shared locks
     (``app.tus.shared_locks``) on top of these."""
+
+    shared = False
+
+    async def start(self) -> None:
+        """Nothing to start or stop: these live in this process."""
+
+    async def stop(self) -> None:
+        pass
+
+    async def ping(self) -> None:
+        pass
 
     def __init__(self, wait_seconds: float, observer: LockObserver | None = None) -> None:
         self.wait_seconds = wait_seconds

@@ -55,6 +55,8 @@ async def _answer(command: Awaitable[T]) -> T:
 
 
 class SharedUploadLocks:
+    shared = True
+
     def __init__(self, local: UploadLocks, redis_url: str, namespace: str) -> None:
         self.local = local
         self.redis = aioredis.from_url(redis_url)
@@ -76,6 +78,9 @@ class SharedUploadLocks:
 
     def interrupt_all(self) -> None:
         self.local.interrupt_all()
+
+    async def ping(self) -> None:
+        await _answer(self.redis.ping())
 
     @contextlib.asynccontextmanager
     async def hold(
