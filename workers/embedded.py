@@ -89,6 +89,7 @@ class EmbeddedWorker:
         self.broker = broker
         self.on_event = on_event  # called (in a thread of the server) with the id of an asset the child changed
         self._process: Any = None
+        self._inbox: Any = None
         self._outbox: Any = None
         self._reader: threading.Thread | None = None
         self._stopping = False
@@ -99,7 +100,7 @@ class EmbeddedWorker:
             target=serve, args=(self.settings, inbox, outbox, os.getpid()), name="tusmedia-worker"
         )  # not a daemon: daemons may not have children, and this one forks the processing children
         process.start()
-        self._process, self._outbox = process, outbox
+        self._process, self._inbox, self._outbox = process, inbox, outbox
         self._reader = threading.Thread(target=self._read, args=(outbox,), name="embedded-worker-reports", daemon=True)
         self._reader.start()
         self.broker.outlet = inbox
@@ -136,12 +137,16 @@ class EmbeddedWorker:
 
     def _discard(self) -> None:
         self.broker.outlet = None
-        if self._outbox is not None:
-            self._outbox.put(None)  # ends the reader thread
+        # Messages the child will never read are dropped (the recovery sweep sends their jobs again):
+        # waiting to flush them into a pipe nobody reads would hang the server's exit.
+        self._inbox.cancel_join_thread()
+        self._inbox.close()
+        self._outbox.put(None)  # ends the reader thread
         if self._reader is not None:
             self._reader.join()
+        self._outbox.close()
         self._process.close()
-        self._process = self._outbox = self._reader = None
+        self._process = self._inbox = self._outbox = self._reader = None
 
     def _read(self, outbox: Any) -> None:
         while True:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from databases import Database
 
 from app.db import open_database, prepared, queries
+from app.db.atomic import Statements, run_atomically
 from app.db.migrations import migrate
 from app.db.tables import uploads
 from app.vocabulary import AssetStatus, UploadInfo, new_upload_id
@@ -134,3 +135,48 @@ async def test_a_writer_cancelled_while_waiting_at_the_gate_does_not_keep_it(tmp
 
 
 _ALL_OWNERS = prepared.Prepared(sa.select(uploads.c.owner).order_by(uploads.c.owner))
+
+
+class _Refused(Exception):
+    pass
+
+
+def _insert_then_refuse(statements: Statements, upload_id: str) -> None:
+    statements.fetch_all(_INSERT_OWNER, id=upload_id, owner="script")
+    raise _Refused(upload_id)
+
+
+_INSERT_OWNER = prepared.Prepared(
+    uploads.insert().values(
+        id=sa.bindparam("id"),
+        owner=sa.bindparam("owner"),
+        upload_offset=0,
+        metadata="{}",
+        status=AssetStatus.UPLOADING,
+        attempts=0,
+        created_at="2026-12-01T00:00:00.000000Z",
+        updated_at="2026-12-01T00:00:00.000000Z",
+    )
+)
+
+
+async def test_a_script_commits_whole_or_not_at_all_alone_and_inside_a_transaction(database: Database) -> None:
+    await migrate(database)
+    alone, inside, kept = new_upload_id(), new_upload_id(), new_upload_id()
+
+    with pytest.raises(_Refused):
+        await run_atomically(database, _insert_then_refuse, alone)
+    async with database.transaction():
+        await prepared.fetch_all(database, _INSERT_OWNER, id=kept, owner="outer")
+        with pytest.raises(_Refused):
+            await run_atomically(database, _insert_then_refuse, inside)
+    # A script that ran to its end commits, and returns what it returned.
+    created = await run_atomically(database, lambda statements: statements.fetch_value(_OWNER_OF, id=kept))
+
+    owners = {row["id"]: row["owner"] for row in await prepared.fetch_all(database, _ALL_OWNERS_BY_ID)}
+    assert owners == {kept: "outer"}, "a refused script leaves nothing, and the transaction around it goes on"
+    assert created == "outer"
+
+
+_OWNER_OF = prepared.Prepared(sa.select(uploads.c.owner).where(uploads.c.id == sa.bindparam("id")))
+_ALL_OWNERS_BY_ID = prepared.Prepared(sa.select(uploads.c.id, uploads.c.owner))
