@@ -118,6 +118,19 @@ def cpu_seconds(pid: int) -> float:
     return float(times.user + times.system)
 
 
+def descendants_cpu_seconds(pid: int) -> float:
+    """CPU time of the process's living descendants and of the children they have reaped: for tusmedia,
+    its embedded worker and the processing children (kept between jobs, so alive to be asked)."""
+    total = 0.0
+    for child in psutil.Process(pid).children(recursive=True):
+        try:
+            times = child.cpu_times()
+        except psutil.Error:
+            continue  # ended meanwhile
+        total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
 class PeakRssSampler:
     """Samples a process's RSS in a background thread while the ``with`` block runs; keeps the peak."""
 

@@ -122,7 +122,8 @@ def make_photo(path: Path) -> Path:
         return path
     from PIL import Image
 
-    shapes = [Image.effect_noise((500, 375), 60 + 10 * band).resize(PHOTO_SIZE, Image.BICUBIC) for band in range(3)]
+    bicubic = Image.Resampling.BICUBIC
+    shapes = [Image.effect_noise((500, 375), 60 + 10 * band).resize(PHOTO_SIZE, bicubic) for band in range(3)]
     grain = Image.effect_noise(PHOTO_SIZE, 24).convert("RGB")
     Image.blend(Image.merge("RGB", shapes), grain, 0.2).save(path, "JPEG", quality=90)
     return path

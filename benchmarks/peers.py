@@ -39,7 +39,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness import MIB, cpu_seconds, rss_bytes
+from harness import MIB, cpu_seconds, descendants_cpu_seconds, rss_bytes
 from peer_servers import Peer, TusPeer, start_debug_tusmedia, start_peers, wait_for_processing
 from peer_workloads import (
     LoadFigures,
@@ -72,10 +72,12 @@ def run(arguments: argparse.Namespace, work_dir: Path) -> Report:
             asyncio.run(measure_small(peer, small_body, 20, CONNECTIONS))  # warm-up: lazy imports, connections
         for round_number in range(1, arguments.repeat + 1):
             for peer in peers:
-                before = cpu_seconds(peer.server.pid)
+                before, children_before = cpu_seconds(peer.server.pid), descendants_cpu_seconds(peer.server.pid)
                 small = asyncio.run(measure_small(peer, small_body, SMALL_UPLOADS, CONNECTIONS))
                 report.add(peer.name, "small", small, (cpu_seconds(peer.server.pid) - before) / SMALL_UPLOADS)
                 wait_for_processing(peer)
+                children_cpu = descendants_cpu_seconds(peer.server.pid) - children_before
+                report.children_cpu_ms[peer.name].append(children_cpu / SMALL_UPLOADS * 1000)
                 before = cpu_seconds(peer.server.pid)
                 resume = asyncio.run(measure_resumes(peer, small_body, RESUMES, CONNECTIONS))
                 report.add(peer.name, "resume", resume, (cpu_seconds(peer.server.pid) - before) / (2 * RESUMES))

@@ -22,6 +22,9 @@ class Report:
     cpu_ms: dict[tuple[str, str], list[float]] = field(default_factory=lambda: defaultdict(list))
     big: dict[tuple[str, str], list[float]] = field(default_factory=lambda: defaultdict(list))
     peak_rss: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # CPU of the server's child processes per small upload, until its jobs were done (tusmedia's
+    # embedded worker and processing children; the others have none).
+    children_cpu_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     during_photos: list[tuple[LoadFigures, int]] = field(default_factory=list)
     slow_callbacks: list[str] = field(default_factory=list)
     stalls: list[str] = field(default_factory=list)
@@ -74,6 +77,8 @@ class Report:
             row("  p99 per " + workload, [self.load(peer, workload, "p99_ms") for peer in PEERS], "ms")
         row("server CPU per small upload", [self.cpu(peer, "small") for peer in PEERS], "ms")
         row("server CPU per resume request", [self.cpu(peer, "resume") for peer in PEERS], "ms")
+        children = [median(self.children_cpu_ms[peer]) for peer in PEERS]
+        row("its child processes' CPU per small upload", children, "ms")
         for mode in BIG_MODES:
             rates = [self.big_rate(peer, mode) for peer in PEERS]
             row(f"{mode}", rates, "MB/s", rates[2] / rates[0])
