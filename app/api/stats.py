@@ -108,8 +108,8 @@ class StatsApi:
         }
 
     async def _times(self, owner: str | None, since: str) -> dict[str, Any]:
-        times = await stats.processing_times(self.database, owner, since)
-        return {"count": len(times), **{name: stats.percentile(times, fraction) for name, fraction in PERCENTILES}}
+        count, values = await stats.processing_time_percentiles(self.database, owner, since, dict(PERCENTILES))
+        return {"count": count, **values}
 
     async def active_uploads(self, request: Request) -> Response:
         """Unfinished uploads with their offset as stored right now (the data file's size, which moves

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from databases import Database
 
-from app.db import open_database, prepared, queries
+from app.db import open_database, prepared, queries, stats
 from app.db.atomic import Statements, run_atomically
 from app.db.migrations import migrate
 from app.db.tables import uploads
@@ -180,3 +180,30 @@ async def test_a_script_commits_whole_or_not_at_all_alone_and_inside_a_transacti
 
 _OWNER_OF = prepared.Prepared(sa.select(uploads.c.owner).where(uploads.c.id == sa.bindparam("id")))
 _ALL_OWNERS_BY_ID = prepared.Prepared(sa.select(uploads.c.id, uploads.c.owner))
+
+
+async def test_processing_time_percentiles_are_picked_by_the_database_at_their_nearest_rank(
+    database: Database,
+) -> None:
+    await migrate(database)
+    times = [40, 10, 30, 20, 50, 70, 60, 90, 80, 100]  # ms, in no order
+    for index, milliseconds in enumerate(times):
+        upload_id = await _insert(database, "alice" if index % 2 else "bob")
+        processed_at = "2026-12-01T10:00:00.000000Z" if index < 8 else "2026-12-01T08:00:00.000000Z"
+        await database.execute(
+            uploads.update()
+            .where(uploads.c.id == upload_id)
+            .values(processing_time_ms=milliseconds, processed_at=processed_at)
+        )
+    await _insert(database, "alice")  # never processed: no time, not counted
+
+    fractions = {"p50": 0.5, "p90": 0.9, "p100": 1.0}
+    everyone = await stats.processing_time_percentiles(database, None, "2026-12-01T00:00:00Z", fractions)
+    recent = await stats.processing_time_percentiles(database, None, "2026-12-01T09:00:00Z", fractions)
+    alices = await stats.processing_time_percentiles(database, "alice", "2026-12-01T00:00:00Z", fractions)
+    nobody = await stats.processing_time_percentiles(database, "carol", "2026-12-01T00:00:00Z", fractions)
+
+    assert everyone == (10, {"p50": 50, "p90": 90, "p100": 100})
+    assert recent == (8, {"p50": 40, "p90": 90, "p100": 90})  # 10 20 30 40 50 60 70 90: the 80 and 100 are older
+    assert alices == (5, {"p50": 70, "p90": 100, "p100": 100})  # 10 20 70 90 100
+    assert nobody == (0, {"p50": None, "p90": None, "p100": None})
