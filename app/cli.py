@@ -17,7 +17,8 @@ def _serve(settings: Settings, arguments: argparse.Namespace) -> int:
     import uvicorn
 
     from app.main import create_app
-    from app.server import UploadServer, limit_malloc_arenas
+    from app.memory import limit_malloc_arenas
+    from app.server import UploadServer
 
     options: dict[str, Any] = {
         "host": arguments.host or settings.host,

@@ -269,28 +269,32 @@ class StallWatch:
                 frame = sys._current_frames().get(self.loop_thread)
                 where = " <- ".join(
                     f"{Path(entry.filename).name}:{entry.lineno} {entry.name}"
-                    for entry in reversed(traceback.extract_stack(frame)[-6:])
+                    for entry in reversed(traceback.extract_stack(frame)[-9:])
                 )
                 with open(self.path, "a") as stalls:
                     stalls.write(where + "\n")
 
 
 def _without_debug_mode_stacks() -> None:
-    """Debug mode records the creator's stack for every callback, future and coroutine, reading the
-    source of each frame (linecache stats every file it has seen): in an earlier run most of the
-    callbacks it reported as slow, and most stalls the watch thread caught, were in that bookkeeping
-    itself. Counting slow callbacks needs none of it, so the stacks are left empty."""
+    """Debug mode records the creator's stack for every callback, future and task, and for each frame
+    asks linecache whether its source file changed (a stat per frame): in earlier runs nearly every
+    callback it reported as slow, and most stalls the watch thread caught, were in that bookkeeping.
+    Counting slow callbacks needs none of it: the Python-level stacks are left empty, and the C
+    futures' and tasks' (which call ``traceback.extract_stack`` themselves) read lines from the cache
+    without the stats, the files being the same for the whole run."""
+    import linecache
     from asyncio import format_helpers
 
     format_helpers.extract_stack = lambda *args, **kwargs: traceback.StackSummary()  # type: ignore[assignment]
+    linecache.checkcache = lambda *args, **kwargs: None  # type: ignore[assignment]
 
 
 def serve_tusmedia_in_debug_mode(port: int, report: Path) -> None:
     import uvicorn
 
     from app.main import create_app
+    from app.memory import limit_malloc_arenas
     from app.observability.logs import configure_logging
-    from app.server import limit_malloc_arenas
     from config import load_settings
 
     settings = load_settings(env_file=None)

@@ -32,8 +32,9 @@ COPY_BUFFER_BYTES = 1024 * 1024
 # ``<id>.staging-<random>``: a checksummed body waiting for its verdict, never counted in the offset.
 STAGING_SUFFIX = ".staging-"
 ASSEMBLING_SUFFIX = ".assembling-"
-# Parsed info files kept per process (a few hundred bytes each).
-INFO_CACHE_ENTRIES = 4096
+# Parsed info files kept per process, about 1.5 KiB each with their metadata: enough for the uploads
+# in progress at once, which are the ones asked about again and again. 4096 of them were 6 MiB.
+INFO_CACHE_ENTRIES = 1024
 
 
 class FileStore:
