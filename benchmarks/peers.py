@@ -26,7 +26,7 @@ longer than 20 ms.
 
     python benchmarks/peers.py [--repeat 3] [--big-mib 1024]
 
-Takes about five minutes with the defaults. Figures are disturbed by anything else running: the client,
+Takes about twelve minutes with the defaults. Figures are disturbed by anything else running: the client,
 the servers, the media workers and the kernel's writeback share the machine's cores.
 """
 

@@ -238,6 +238,10 @@ class Measurement:
 
 
 def measure_upload(client: httpx.Client, target: UploadTarget, size: int, mode: Mode, block: bytes) -> Measurement:
+    # Every upload starts with no dirty pages left by the one before (another server's, in the
+    # interleaved runs): otherwise the kernel's writeback of those throttles this one, and whoever
+    # runs after the biggest writer looks slowest.
+    os.sync()
     url = target.create(client, size)
     with PeakRssSampler(target.server.process.pid) as sampler:
         started = time.perf_counter()
