@@ -6,14 +6,14 @@ Three servers run side by side on 127.0.0.1, each in its own process:
   under uvicorn with the same settings as tusmedia's;
 * ``tus-node``: ``@tus/server`` with ``@tus/file-store`` from npm (``benchmarks/tus_node``, installed by
   this script with ``npm ci`` when missing), as their README starts them;
-* ``tusmedia``: ``tusmedia serve`` with nothing configured but a data directory: SQLite, the in-process
-  media worker, and access tokens (every request carries one, as a real client's would).
+* ``tusmedia``: ``tusmedia serve`` with nothing configured but a data directory: SQLite, the embedded
+  media worker (a child process), and access tokens (every request carries one, as a real client's would).
 
 Workloads, repeated and interleaved (round 1 runs every workload on every server, then round 2, ...):
 
 * ``small``: 500 uploads of 64 KiB, each one POST with creation-with-upload, over 16 connections. For
   tusmedia each is a real small JPEG, so every upload is recorded, queued and processed by the media
-  pipeline (the processing runs in child processes, not counted in the server's CPU).
+  pipeline (in child processes: their CPU is a row of its own, not the server's).
 * ``resume``: 200 uploads begun with half their bytes (not timed); then each resumes with HEAD and a
   PATCH of the second half, over 16 connections. Latency is the HEAD+PATCH pair.
 * ``1 GiB``: one upload as a single PATCH and one in 8 MiB PATCHes, over one connection, with the
