@@ -37,6 +37,7 @@ from app.tus.errors import TusError, render_tus_error, tus_headers
 from app.tus.expiration import remove_expired_periodically
 from app.tus.locks import Locks, UploadLocks
 from app.tus.routes import tus_routes
+from app.web import WebPage
 from config import Settings, load_settings
 from workers.broker import sends_in_memory
 from workers.embedded import EmbeddedWorker, ForwardingBroker, server_broker
@@ -230,6 +231,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *admin.routes(),
             *status.routes(),
             *openapi_routes(settings),
+            *WebPage(settings).routes(),
             *observability_routes(settings, database, broker, (actors.process_media.queue_name,), locks),
         ],
         # CORS outermost, so a preflight is answered before credentials are asked for.

@@ -174,5 +174,10 @@ class StatsApi:
                     "bytes_left": None if max_bytes is None else max(0, max_bytes - usage.bytes_reserved),
                     "unfinished_uploads": max_unfinished,
                 },
+                # What an upload may be, so a client can say so before it sends anything.
+                "limits": {
+                    "max_file_size": self.settings.max_file_size,
+                    "allowed_types": list(self.settings.allowed_types),
+                },
             }
         )
