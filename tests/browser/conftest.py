@@ -40,3 +40,12 @@ def browser() -> Iterator[Browser]:
 def screenshot_path(name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS / f"dashboard-{name}.png"
+
+
+AXE = REPO_ROOT / "tests" / "interop" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.fixture(scope="session")
+def axe_script() -> Path:
+    require(AXE.is_file(), f"{AXE} is missing")
+    return AXE

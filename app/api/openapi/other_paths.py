@@ -129,6 +129,15 @@ def _other_paths() -> Schema:
                 },
             },
         },
+        "/": {
+            "get": {
+                "summary": "The web page: sign in with a token, upload, browse the library (no credentials)",
+                "security": [],
+                "responses": {
+                    "200": {"description": "The page", "content": {"text/html": {"schema": {"type": "string"}}}}
+                },
+            }
+        },
         "/healthz": {
             "get": {
                 "summary": "Liveness: the process answers (no credentials)",
