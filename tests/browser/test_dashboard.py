@@ -400,3 +400,47 @@ def test_two_hundred_files_queued_at_once_all_become_ready_and_clicks_are_answer
     assert ready == len(files)
     assert len(delays) == clicks >= 5
     assert max(delays) < 200, sorted(delays)[-5:]
+
+
+def test_pause_resume_cancel_delete_and_sign_out_do_what_they_say(
+    dashboard_server: Server, page: Page, tmp_path: Path
+) -> None:
+    token = make_token(dashboard_server.data_dir, "mallory")
+    paused_file = _random_file(tmp_path, "paused.bin", 20 * MIB)
+    cancelled_file = _random_file(tmp_path, "cancelled.bin", 20 * MIB)
+    sign_in(page, dashboard_server, token)
+    network = CutPatches(page, dashboard_server)
+    network.cut = True  # each file stops after its first chunk, to be paused or cancelled there
+
+    chooser = page.get_by_label("Choose files, or drop them here")
+    chooser.set_input_files([paused_file, cancelled_file])
+    for source in (paused_file, cancelled_file):
+        expect(_queue_row(page, source.name).get_by_text("connection lost")).to_be_visible(timeout=TIMEOUT_MS)
+    page.get_by_role("button", name=f"Pause {paused_file.name}").click()
+    expect(_queue_row(page, paused_file.name).get_by_text("paused", exact=True)).to_be_visible()
+    page.get_by_role("button", name=f"Cancel {cancelled_file.name}").click()
+    expect(_queue_row(page, cancelled_file.name)).to_have_count(0)
+    network.cut = False
+    page.get_by_role("button", name=f"Resume {paused_file.name}").click()
+    expect(_queue_row(page, paused_file.name).get_by_text("uploaded")).to_be_visible(timeout=TIMEOUT_MS)
+
+    names = [asset["filename"] for asset in _assets(dashboard_server, token)]
+    assert names == [paused_file.name], "the cancelled upload was deleted on the server"
+    assert _stored_sha256(dashboard_server, token, paused_file.name) == _sha256(paused_file)
+
+    card = page.get_by_role("list", name="Assets").get_by_role("listitem").filter(has_text=paused_file.name)
+    card.get_by_role("button", name=f"Details of {paused_file.name}").click()
+    page.once("dialog", lambda confirm: confirm.accept())
+    page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    expect(card).to_have_count(0, timeout=TIMEOUT_MS)
+    assert _assets(dashboard_server, token) == []
+
+    # A remembered unfinished upload, then sign-out: nothing of this user is left in the browser.
+    network.cut = True
+    chooser.set_input_files(cancelled_file)
+    expect(_queue_row(page, cancelled_file.name).get_by_text("connection lost")).to_be_visible(timeout=TIMEOUT_MS)
+    assert page.evaluate("localStorage.getItem('tusmedia.resume.mallory')") is not None
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_label("Access token")).to_be_visible(timeout=TIMEOUT_MS)
+    assert page.evaluate("localStorage.getItem('tusmedia.resume.mallory')") is None
+    assert page.evaluate("sessionStorage.getItem('tusmedia.token')") is None
