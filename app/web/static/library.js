@@ -176,7 +176,8 @@ export const detail = {
     this.opener = opener;
     const asset = await api(`/api/assets/${encodeURIComponent(assetId)}`);
     this.render(asset);
-    $("detail").showModal();
+    const dialog = $("detail");
+    if (!dialog.open) dialog.showModal();
   },
 
   render(asset) {
