@@ -9,20 +9,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from tests.interop.conftest import CHROMIUM, require
+from tests.interop.conftest import CHROMIUM, CHROMIUM_ARGS, require
 from tests.servers import REPO_ROOT
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-component-update",
-    "--disable-sync",
-]
 LAUNCH_TIMEOUT_MS = 30_000
 
 

@@ -11,6 +11,18 @@ import pytest
 from tests.interop.node_scripts import NODE_MODULES
 
 CHROMIUM = Path("/usr/bin/chromium")
+# As the machine's notes say to start Debian's Chromium here: without the networking flags it keeps
+# trying (and failing) to reach Google's hosts.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
 INSTALL_HINT = "run scripts/install-test-deps"
 
 

@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+from tests.interop.conftest import CHROMIUM_ARGS
 from tests.interop.node_scripts import INTEROP_DIR, NODE_MODULES
 from tests.interop.server_side import MIB, random_file, stored_sha256, upload_id_of
 from tests.interop.static_site import serving
@@ -26,16 +27,6 @@ SIZE = 4 * MIB
 BUNDLE_TIMEOUT_SECONDS = 60
 BROWSER_LAUNCH_TIMEOUT_MS = 30_000
 UPLOAD_TIMEOUT_MS = 60_000
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 ADD_AND_UPLOAD = """async ({ name, type }) => {
   const data = await (await fetch('payload.bin')).blob()
