@@ -105,6 +105,8 @@ export const library = {
     card.replaceChildren(...parts);
   },
 
+  deleted: new Set(), // ids whose "deleted" event arrived (upload ids are never reused)
+
   remove(assetId) {
     if (!this.cards.has(assetId)) return;
     this.cards.get(assetId).remove();
@@ -113,18 +115,39 @@ export const library = {
     this.showCount();
   },
 
+  // Several events of one asset in a burst (received, queued, started, ready) cost one fetch in flight
+  // and at most one more after it, not one each.
+  inFlight: new Set(),
+  again: new Set(),
+
   async refresh(assetId, eventName) {
     if (eventName === "deleted") {
+      this.deleted.add(assetId); // a fetch still in flight must not bring its card back
       this.remove(assetId);
       this.onChange();
       return;
     }
+    if (this.inFlight.has(assetId)) {
+      this.again.add(assetId);
+      return;
+    }
+    this.inFlight.add(assetId);
+    try {
+      await this.fetchAndShow(assetId);
+    } finally {
+      this.inFlight.delete(assetId);
+    }
+    if (this.again.delete(assetId)) await this.refresh(assetId, "again");
+  },
+
+  async fetchAndShow(assetId) {
     let asset;
     try {
       asset = await api(`/api/assets/${encodeURIComponent(assetId)}`);
     } catch {
       return; // gone meanwhile: its "deleted" event follows
     }
+    if (!this.cards.has(assetId) && this.deleted.has(assetId)) return;
     const known = this.cards.get(assetId)?.dataset.status;
     if (this.matches(asset)) {
       if (!this.cards.has(assetId)) {
