@@ -15,6 +15,7 @@ from playwright.sync_api import Browser, Page, Route, expect
 from tests.access import make_token
 from tests.browser.conftest import screenshot_path
 from tests.servers import TESTDATA_MEDIA, Server, start_server, wait_for_asset
+from tests.webhook_receiver import FAST_RETRIES, Receiver
 
 FILES = ("hopper.jpg", "portrait_orientation_6.jpg", "truncated_jpeg.jpg")
 TIMEOUT_MS = 30_000
@@ -444,3 +445,47 @@ def test_pause_resume_cancel_delete_and_sign_out_do_what_they_say(
     expect(page.get_by_label("Access token")).to_be_visible(timeout=TIMEOUT_MS)
     assert page.evaluate("localStorage.getItem('tusmedia.resume.mallory')") is None
     assert page.evaluate("sessionStorage.getItem('tusmedia.token')") is None
+
+
+def test_an_admin_sees_a_failed_webhook_delivery_with_its_attempts_and_redelivers_it(
+    browser: Browser, tmp_path: Path
+) -> None:
+    receiver = Receiver(failures=10_000)  # refuses everything until the test lets it accept
+    receiver.start()
+    settings = {**FAST_RETRIES, "ALLOW_ANONYMOUS": "false", "WEBHOOK_URLS": receiver.url, "WEBHOOK_MAX_AGE": "2"}
+    server = start_server(tmp_path / "data", settings)
+    context = browser.new_context()
+    try:
+        owner = make_token(server.data_dir, "nina")
+        created = httpx.post(
+            server.files_url,
+            headers={"Authorization": f"Bearer {owner}", "Tus-Resumable": "1.0.0", "Upload-Length": "10"},
+        )
+        assert created.status_code == 201, created.text
+        upload_id = created.headers["Location"].rsplit("/", 1)[1]
+        page = context.new_page()
+        sign_in(page, server, make_token(server.data_dir, "oscar", admin=True))
+        deliveries = page.get_by_role("list", name="Webhook deliveries")
+        failed = deliveries.get_by_role("listitem").filter(has_text=f"upload.created for {upload_id}")
+        deadline = time.monotonic() + 30
+        while "failed" not in (failed.text_content() if failed.count() else "") and time.monotonic() < deadline:
+            page.get_by_role("button", name="Refresh").click()
+            page.wait_for_timeout(500)
+        expect(failed).to_contain_text("failed, ")
+        expect(failed).to_contain_text("last: HTTP 500")
+        failed.get_by_text("Attempts").click()
+        expect(failed.get_by_role("listitem").first).to_contain_text("HTTP 500")
+
+        receiver.failures = 0
+        failed.get_by_role("button", name=f"Redeliver upload.created for {upload_id}").click()
+        deadline = time.monotonic() + 30
+        while "delivered" not in (failed.text_content() or "") and time.monotonic() < deadline:
+            page.wait_for_timeout(500)
+            page.get_by_role("button", name="Refresh").click()
+        expect(failed).to_contain_text("delivered, ")
+        expect(failed).to_contain_text("last: HTTP 200")
+    finally:
+        context.close()
+        server.stop()
+        receiver.stop()
+    assert receiver.accepted_ids(), "the receiver took the redelivery"

@@ -5,6 +5,8 @@ import { $, announce, api, element, formatBytes } from "./api.js";
 
 const STATUSES = ["uploading", "queued", "processing", "ready", "failed"];
 const REFRESH_MS = 5000;
+// Deliveries change without an asset event (a retry, giving up): the view is asked again this often too.
+const POLL_MS = 15000;
 
 export const admin = {
   timer: null,
@@ -13,6 +15,8 @@ export const admin = {
   async start() {
     $("admin").hidden = false;
     $("reprocess-failed").addEventListener("click", () => this.reprocessFailed());
+    $("refresh-admin").addEventListener("click", () => this.refresh());
+    setInterval(() => this.refresh(), POLL_MS);
     await this.refresh();
   },
 
@@ -66,13 +70,43 @@ export const admin = {
   showDeliveries(items) {
     const rows = items.map((delivery) => {
       const row = element("li", `delivery ${delivery.status}`);
-      const last = delivery.attempt_log?.at(-1);
+      const attempts = delivery.attempt_log || [];
+      const last = attempts.at(-1);
       const outcome = last ? (last.error || `HTTP ${last.status_code}`) : "not tried yet";
-      row.textContent = `${delivery.type} for ${delivery.asset_id} to ${delivery.endpoint}: ${delivery.status}, ${delivery.attempts} attempt(s), last: ${outcome}`;
+      const summary = `${delivery.type} for ${delivery.asset_id} to ${delivery.endpoint}: ${delivery.status}, ${delivery.attempts} attempt(s), last: ${outcome}`;
+      row.append(element("span", "delivery-summary", summary));
+      if (attempts.length) {
+        const details = element("details");
+        details.append(element("summary", null, "Attempts"));
+        const list = element("ol");
+        for (const attempt of attempts) {
+          const result = attempt.error || `HTTP ${attempt.status_code}`;
+          list.append(element("li", null, `${new Date(attempt.at).toLocaleTimeString()}: ${result} in ${attempt.duration_ms} ms`));
+        }
+        details.append(list);
+        row.append(details);
+      }
+      if (delivery.status !== "pending") {
+        const button = element("button", null, "Redeliver");
+        button.type = "button";
+        button.setAttribute("aria-label", `Redeliver ${delivery.type} for ${delivery.asset_id}`);
+        button.addEventListener("click", () => this.redeliver(delivery));
+        row.append(button);
+      }
       return row;
     });
     $("deliveries").replaceChildren(...rows);
     $("deliveries-empty").hidden = rows.length > 0;
+  },
+
+  async redeliver(delivery) {
+    try {
+      await api(`/api/webhooks/deliveries/${delivery.id}/redeliver`, { method: "POST" });
+      announce(`${delivery.type} for ${delivery.asset_id} will be delivered again`);
+    } catch (error) {
+      announce(`Could not redeliver: ${error.message}`);
+    }
+    await this.refresh();
   },
 
   async reprocessFailed() {
