@@ -126,16 +126,17 @@ class ThreadStatements(Statements):
         text = statement.text_for(self.dialect, numbered=False)
         cursor = self.connection.execute(text.sql, statement.arguments(text, values))
         try:
-            if not cursor.description:
-                return []
-            columns = [column[0] for column in cursor.description]
-            return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+            return _as_dicts(cursor.description, cursor.fetchall())
         finally:
             cursor.close()
 
 
-class _Abandoned:
-    """What a script's hand-off returns when its caller was cancelled before the script began."""
+def _as_dicts(description: Any, rows: list[Any]) -> list[dict[str, Any]]:
+    """Rows keyed by their column names; none for a statement that returns no rows."""
+    if not description:
+        return []
+    columns = [column[0] for column in description]
+    return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
 def _script_atomically(
@@ -147,11 +148,12 @@ def _script_atomically(
     abandoned: threading.Event,
 ) -> Any:
     """In the connection's thread: the whole script between ``BEGIN IMMEDIATE`` and ``COMMIT``,
-    unless its caller gave up while it waited (for the gate, or behind another hand-off)."""
+    unless its caller gave up while it waited (for the gate, or behind another hand-off): then
+    nothing, for nobody is waiting for the answer."""
     _begin(connection, gate)
     if abandoned.is_set():
         _end(connection, gate, "ROLLBACK")
-        return _Abandoned
+        return None
     try:
         result = script(ThreadStatements(connection, dialect), *args)
     except BaseException:
@@ -170,7 +172,7 @@ def _script_in_savepoint(
 ) -> Any:
     """In the connection's thread, inside the transaction it has open: the script, undone alone if it raises."""
     if abandoned.is_set():
-        return _Abandoned
+        return None
     connection.execute("SAVEPOINT tusmedia_script").close()
     try:
         result = script(ThreadStatements(connection, dialect), *args)
@@ -284,10 +286,7 @@ class GatedSQLiteConnection(SQLiteConnection):
         gate = self._gate_for(text.writes)
         args = prepared.arguments(text, values)
         outcome = await self._connection._execute(_run, self._connection._conn, text.sql, args, gate)
-        if not outcome.description:
-            return []
-        columns = [column[0] for column in outcome.description]
-        return [dict(zip(columns, row, strict=True)) for row in outcome.rows]
+        return _as_dicts(outcome.description, outcome.rows)
 
     async def run_script(self, script: Script[Any], args: tuple[Any, ...]) -> Any:
         """The whole script in one hand-off to the connection's thread (see ``app.db.atomic``)."""
