@@ -78,21 +78,15 @@ class FileStore:
 
     def _create_files(self, info: UploadInfo) -> None:
         data_path = self._data_path(info.id)
-        # O_EXCL: a (vanishingly unlikely) id collision fails loudly instead of sharing a file.
-        os.close(os.open(data_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        _create_new(data_path)
         try:
             # Written in place, with no temporary file and rename: nobody knows the new id yet, and a
             # crash mid-write leaves an info file that fails to parse, of an upload no client was told
             # of. Not fsynced: a new upload has nothing yet to lose. After a power cut, one created in
             # the last seconds may be gone (404: the client starts it again); a process crash loses
             # nothing, since the page cache outlives the process. See docs/architecture.md, "Storage".
-            fd = os.open(self._info_path(info.id), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                _write_all(fd, _info_document(info))
-            finally:
-                os.close(fd)
+            _create_new(self._info_path(info.id), _info_document(info))
         except BaseException:
-            self._info_path(info.id).unlink(missing_ok=True)
             data_path.unlink(missing_ok=True)  # no data file without its info
             raise
 
@@ -101,13 +95,8 @@ class FileStore:
         path = self._info_path(info.id)
         # A temporary name of its own: two writers (processes too) sharing one would mix or lose their writes.
         temporary = path.with_name(f"{info.id}.info.{os.getpid()}-{next(_temporary_names)}.tmp")
+        _create_new(temporary, _info_document(info), durable=True)
         try:
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                _write_all(fd, _info_document(info))
-                os.fsync(fd)
-            finally:
-                os.close(fd)
             os.replace(temporary, path)
         except BaseException:
             temporary.unlink(missing_ok=True)
@@ -243,6 +232,21 @@ def _unlink_in_order(paths: tuple[Path, ...]) -> None:
     # finds it and finishes the job; a data file left without its info would be invisible.
     for path in paths:
         path.unlink(missing_ok=True)
+
+
+def _create_new(path: Path, data: bytes = b"", durable: bool = False) -> None:
+    """A file that did not exist, holding ``data`` (fsynced when ``durable``); none if writing fails.
+    O_EXCL: a (vanishingly unlikely) name collision fails loudly instead of sharing a file."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        _write_all(fd, data)
+        if durable:
+            os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+        raise
+    os.close(fd)
 
 
 def _info_document(info: UploadInfo) -> bytes:
