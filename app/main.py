@@ -137,8 +137,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     broker = server_broker(settings)
     actors = declare_actors(broker, settings)
 
+    send_inline = sends_in_memory(broker)
+
     async def dispatch(upload_id: str) -> None:
-        if sends_in_memory(broker):
+        if send_inline:
             actors.process_media.send(upload_id)  # a put into an in-process queue: no thread needed
         else:
             # Sending may block on the network (Redis, RabbitMQ): keep it off the event loop.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeGuard
 
 import dramatiq
 from dramatiq.asyncio import get_event_loop_thread
@@ -10,6 +12,10 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AsyncIO
 
 from config import Settings
+
+if TYPE_CHECKING:
+    from dramatiq.brokers.rabbitmq import RabbitmqBroker
+    from dramatiq.brokers.redis import RedisBroker
 
 # How long a consumer waits for a message before checking whether it should stop.
 CONSUMER_POLL_MS = 250
@@ -34,6 +40,20 @@ def create_broker(settings: Settings) -> dramatiq.Broker:
         raise ValueError(f"unsupported broker URL {url!r}: use redis://, rediss://, unix://, amqp:// or amqps://")
     broker.add_middleware(AsyncIO())
     return broker
+
+
+# The Redis and RabbitMQ brokers are imported only where configured (they pull in their clients): a
+# broker of a kind whose module was never imported cannot be one.
+
+
+def is_redis_broker(broker: dramatiq.Broker) -> TypeGuard[RedisBroker]:
+    module = sys.modules.get("dramatiq.brokers.redis")
+    return module is not None and isinstance(broker, module.RedisBroker)
+
+
+def is_rabbitmq_broker(broker: dramatiq.Broker) -> TypeGuard[RabbitmqBroker]:
+    module = sys.modules.get("dramatiq.brokers.rabbitmq")
+    return module is not None and isinstance(broker, module.RabbitmqBroker)
 
 
 def sends_in_memory(broker: dramatiq.Broker) -> bool:

@@ -153,10 +153,6 @@ class ChildPool:
             await child.stop(busy=False)  # died while idle (the kernel's OOM killer, an admin)
         return await _Child.start(self.niceness)
 
-    @property
-    def idle_children(self) -> int:
-        return len(self._idle)
-
     async def close(self) -> None:
         self._closed = True
         idle, self._idle = self._idle, []

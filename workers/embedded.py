@@ -105,10 +105,6 @@ class EmbeddedWorker:
         self._reader.start()
         self.broker.outlet = inbox
 
-    @property
-    def pid(self) -> int | None:
-        return None if self._process is None else self._process.pid
-
     async def supervise(self) -> None:
         """Start the child again whenever it ends without being asked to (killed, crashed)."""
         while True:
@@ -122,12 +118,11 @@ class EmbeddedWorker:
     def stop(self) -> None:
         """Ask the child to finish its running jobs and end; kill it if it takes longer than STOP_SECONDS."""
         self._stopping = True
-        inbox, self.broker.outlet = self.broker.outlet, None
         if self._process is None:
             return
-        if inbox is not None:
-            with contextlib.suppress(Exception):
-                inbox.put(None)
+        self.broker.outlet = None
+        with contextlib.suppress(Exception):
+            self._inbox.put(None)
         self._process.join(STOP_SECONDS)
         if self._process.is_alive():
             log.warning("the embedded worker did not stop within %g s; killing it", STOP_SECONDS)

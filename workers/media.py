@@ -125,8 +125,8 @@ class MediaJobs:
             record_job("superseded")
             return
         finally:
-            await asyncio.to_thread(shutil.rmtree, scratch, ignore_errors=True)
-            await _clear_retired(self.settings.derivatives_dir / upload_id)
+            # One hand-off for both: the attempt's scratch folder, and the set it replaced if it succeeded.
+            await asyncio.to_thread(_remove_folders, scratch, _retired(self.settings.derivatives_dir / upload_id))
         if recorded:
             log.info("process_media(%s): ready in %d ms", upload_id, _ms_since(started))
             record_job("ready", detected_type=result.detected_type, seconds=time.monotonic() - started)
@@ -231,7 +231,7 @@ def declare_actors(broker: dramatiq.Broker, settings: Settings) -> MediaActors:
 
 def _swap_in(new: Path, current: Path) -> None:
     """Put the ``new`` folder where ``current`` is, replacing it; the old one is left beside it, as
-    ``_retired(current)``, for ``_clear_retired``. Runs inside the row's change to ``ready`` (in the
+    ``_retired(current)``, to be removed after the commit. Runs inside the row's change to ``ready`` (in the
     database's thread on SQLite), so the folder is replaced if and only if the change commits."""
     if not new.exists():
         new.mkdir(parents=True)  # a file with no derivatives still gets its (empty) folder
@@ -244,10 +244,9 @@ def _retired(current: Path) -> Path:
     return current.with_name(f".{current.name}.retired")
 
 
-async def _clear_retired(current: Path) -> None:
-    retired = _retired(current)
-    if retired.exists():
-        await asyncio.to_thread(shutil.rmtree, retired, ignore_errors=True)
+def _remove_folders(*folders: Path) -> None:
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _ms_since(started: float) -> int:

@@ -181,7 +181,9 @@ class Announcer:
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="announce")
 
     def __call__(self, upload_id: str, deliveries_queued: int) -> None:
-        self.thread.submit(self._tell, upload_id, deliveries_queued)
+        # Most events queue no delivery, and without Redis there is no one to nudge: no hand-off then.
+        if deliveries_queued or self.redis is not None:
+            self.thread.submit(self._tell, upload_id, deliveries_queued)
 
     def _tell(self, upload_id: str, deliveries_queued: int) -> None:
         if deliveries_queued:

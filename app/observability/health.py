@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,8 @@ from databases import Database
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from workers.broker import is_rabbitmq_broker, is_redis_broker
 
 if TYPE_CHECKING:
     from dramatiq.brokers.rabbitmq import RabbitmqBroker
@@ -41,8 +42,8 @@ class Readiness:
     broker: dramatiq.Broker
     upload_dir: Path
     min_free_bytes: int
-    # The upload locks when they are shared (through Redis): without them no tus request can be served.
-    shared_locks: Locks | None = None
+    # Checked when shared (through Redis): without them no tus request can be served.
+    locks: Locks | None = None
 
     async def check(self) -> dict[str, str]:
         checks: dict[str, Callable[[], Awaitable[str]]] = {
@@ -50,7 +51,7 @@ class Readiness:
             "broker": self._broker,
             "disk": self._disk,
         }
-        if self.shared_locks is not None:
+        if self.locks is not None and self.locks.shared:
             checks["locks"] = self._locks
         answers = await asyncio.gather(*(_bounded(check) for check in checks.values()))
         return dict(zip(checks, answers, strict=True))
@@ -60,12 +61,9 @@ class Readiness:
         return OK
 
     async def _broker(self) -> str:
-        # The brokers' modules are imported only where configured: one never imported cannot be this one.
-        redis_brokers = sys.modules.get("dramatiq.brokers.redis")
-        rabbitmq_brokers = sys.modules.get("dramatiq.brokers.rabbitmq")
-        if redis_brokers is not None and isinstance(self.broker, redis_brokers.RedisBroker):
+        if is_redis_broker(self.broker):
             await asyncio.to_thread(self.broker.client.ping)
-        elif rabbitmq_brokers is not None and isinstance(self.broker, rabbitmq_brokers.RabbitmqBroker):
+        elif is_rabbitmq_broker(self.broker):
             await asyncio.to_thread(_rabbitmq_answers, self.broker)
         else:
             return IN_PROCESS
@@ -81,8 +79,8 @@ class Readiness:
         return OK
 
     async def _locks(self) -> str:
-        assert self.shared_locks is not None
-        await self.shared_locks.ping()
+        assert self.locks is not None
+        await self.locks.ping()
         return OK
 
 

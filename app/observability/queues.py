@@ -8,7 +8,6 @@ cannot answer (down, or a kind we do not know) simply leaves the metric out of t
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Iterator
 
 import dramatiq
@@ -18,6 +17,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from app.observability.metrics import REGISTRY
+from workers.broker import is_rabbitmq_broker, is_redis_broker
 
 log = logging.getLogger(__name__)
 
@@ -31,15 +31,10 @@ def queue_depths(broker: dramatiq.Broker, queue_name: str) -> tuple[int, int] | 
     if isinstance(broker, StubBroker):
         queues = broker.queues
         return queues[queue_name].qsize(), queues[dq_name(queue_name)].qsize()
-    # The Redis and RabbitMQ brokers are imported only where configured (they pull in their clients):
-    # a broker of a kind whose module was never imported cannot be one.
-    redis_brokers = sys.modules.get("dramatiq.brokers.redis")
-    if redis_brokers is not None and isinstance(broker, redis_brokers.RedisBroker):
-        # Each queue is a list of message ids under the broker's namespace.
+    if is_redis_broker(broker):  # each queue is a list of message ids under the broker's namespace
         prefix = f"{broker.namespace}:"
         return int(broker.client.llen(prefix + queue_name)), int(broker.client.llen(prefix + dq_name(queue_name)))
-    rabbitmq_brokers = sys.modules.get("dramatiq.brokers.rabbitmq")
-    if rabbitmq_brokers is not None and isinstance(broker, rabbitmq_brokers.RabbitmqBroker):
+    if is_rabbitmq_broker(broker):
         waiting, delayed, _dead = broker.get_queue_message_counts(queue_name)  # a passive declare reports them
         return waiting, delayed
     return None

@@ -27,6 +27,5 @@ def observability_routes(
     locks: Locks,
 ) -> list[Route]:
     watch_queues(broker, queue_names)
-    shared_locks = locks if locks.shared else None
-    readiness = Readiness(database, broker, settings.upload_dir, settings.ready_min_free_bytes, shared_locks)
+    readiness = Readiness(database, broker, settings.upload_dir, settings.ready_min_free_bytes, locks)
     return [*health_routes(readiness), *metrics_routes()]
