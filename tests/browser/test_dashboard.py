@@ -225,8 +225,8 @@ def test_a_second_user_never_sees_the_first_users_assets_thumbnails_or_events(
         frank_page, grace_page = frank_context.new_page(), grace_context.new_page()
         sign_in(frank_page, dashboard_server, frank)
         sign_in(grace_page, dashboard_server, grace)
-        grace_page.on("request", lambda request: seen.append(request.url))
         seen: list[str] = []
+        grace_page.on("request", lambda request: seen.append(request.url))
 
         frank_page.get_by_label("Choose files, or drop them here").set_input_files(TESTDATA_MEDIA / "hopper.jpg")
         frank_library = frank_page.get_by_role("list", name="Assets")

@@ -214,7 +214,8 @@ def test_jobs_over_their_time_limit_are_killed_and_the_jobs_after_them_run(
     while len(_processing_children(server)) > MEDIA_WORKER_CONCURRENCY and time.monotonic() < deadline:
         time.sleep(0.1)
     children = _processing_children(server)
-    assert len(children) <= MEDIA_WORKER_CONCURRENCY, "a timed-out job's process is killed, not left running"
+    # At least one: the normal jobs' children stay for the next jobs, which also shows this finds them.
+    assert 1 <= len(children) <= MEDIA_WORKER_CONCURRENCY, "a timed-out job's process is killed, not left running"
     assert derivatives_on_disk(server.data_dir, slow[0])[1] == [], "no scratch folder outlives its job"
 
 
