@@ -84,7 +84,6 @@ class QueuedFile {
       this.detail("uploaded");
       this.actions.remove();
       announce(`${this.file.name} uploaded`);
-      unfinished.refresh();
     } catch (error) {
       this.setState("failed");
       this.detail(`failed: ${error.message}`);
@@ -204,6 +203,7 @@ export const unfinished = {
         return;
       }
       row.remove();
+      $("unfinished-section").hidden = $("unfinished").children.length === 0;
       queue.add([file], item.upload_url);
     });
     row.append(text, label, picker);
