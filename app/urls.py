@@ -18,7 +18,11 @@ def _forwarded(value: str) -> dict[str, str]:
 
 def public_base_url(request: Request, trust_proxy_headers: bool) -> str:
     """``scheme://host[:port]`` plus the app's root path, without a trailing slash."""
-    scheme, host = request.url.scheme, request.headers.get("host", request.url.netloc)
+    # From the scope, not ``request.url``: parsing the whole URL costs more than this function's work.
+    scheme = request.scope.get("scheme", "http")
+    host = request.headers.get("host")
+    if host is None:
+        host = request.url.netloc
     if trust_proxy_headers:
         forwarded = _forwarded(request.headers.get("forwarded", ""))
         scheme = forwarded.get("proto") or _first(request.headers.get("x-forwarded-proto")) or scheme

@@ -31,7 +31,7 @@ class BearerBackend(AuthenticationBackend):
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, Principal] | None:
         # OPTIONS is capability discovery and CORS preflight: nothing in it is anyone's.
-        if conn.scope.get("method") == "OPTIONS" or conn.url.path in PUBLIC_PATHS:
+        if conn.scope.get("method") == "OPTIONS" or conn.scope["path"] in PUBLIC_PATHS:
             return None
         principal = await self._principal(conn)
         if principal is None:

@@ -21,13 +21,13 @@ returns, when the transaction has committed.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, TypeVar
 
 from databases import Database
 from sqlalchemy.util import await_only, greenlet_spawn
 
 from app.db import prepared
-from app.db.prepared import Prepared, Row
+from app.db.prepared import Prepared, Row, direct_runner
 
 T = TypeVar("T")
 
@@ -52,14 +52,6 @@ class Statements:
 Script = Callable[..., T]
 
 
-@runtime_checkable
-class RunsScripts(Protocol):
-    """A backend connection that runs a script whole, in one transaction of its own (or, inside the
-    task's open transaction, in a savepoint of it)."""
-
-    async def run_script(self, script: Script[Any], args: tuple[Any, ...]) -> Any: ...
-
-
 class AwaitingStatements(Statements):
     """Each statement awaited on the event loop, from inside a greenlet: for any backend."""
 
@@ -74,12 +66,15 @@ class AwaitingStatements(Statements):
 
 async def run_atomically(database: Database, script: Script[T], *args: Any) -> T:
     """``script(statements, *args)`` in one transaction: all its writes commit, or none (it raised)."""
+    direct = direct_runner(database)
+    if direct is not None:
+        result: T = await direct.run_script(script, args)
+        return result
     connection = database.connection()
     async with connection:
         backend_connection = connection._connection
-        if isinstance(backend_connection, RunsScripts):
-            result: T = await backend_connection.run_script(script, args)
-            return result
+        if hasattr(backend_connection, "run_script"):
+            return await backend_connection.run_script(script, args)  # type: ignore[no-any-return]
         async with database.transaction():
             return await greenlet_spawn(script, AwaitingStatements(database), *args)
 

@@ -13,8 +13,9 @@ prepared statement runs on the task's own connection, so it belongs to the trans
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from databases import Database
 from sqlalchemy.engine.interfaces import Dialect
@@ -62,7 +63,30 @@ class Prepared:
             raise TypeError(f"no value given for the statement's parameter {missing}") from None
 
 
+class RunsDirectly(Protocol):
+    """A backend that runs prepared statements and scripts on kept connections of its own, for tasks
+    that hold no connection (and so no transaction) of ``databases``' (the SQLite backend)."""
+
+    async def fetch_prepared(self, prepared: Prepared, values: dict[str, Any]) -> list[Row]: ...
+
+    async def run_script(self, script: Callable[..., Any], args: tuple[Any, ...]) -> Any: ...
+
+
+def direct_runner(database: Database) -> RunsDirectly | None:
+    """The backend, when this task's statement need not go through ``databases``: the backend can run
+    it directly and the task has no connection of its own (whose open transaction it must join)."""
+    backend: Any = database._backend
+    if not hasattr(backend, "fetch_prepared") or database._global_connection is not None:
+        return None
+    if asyncio.current_task() in database._connection_map:
+        return None
+    return backend  # type: ignore[no-any-return]
+
+
 async def fetch_all(database: Database, prepared: Prepared, **values: Any) -> list[Row]:
+    direct = direct_runner(database)
+    if direct is not None:
+        return await direct.fetch_prepared(prepared, values)
     connection = database.connection()
     async with connection:
         return list(await connection._connection.run_prepared(prepared, values))  # type: ignore[attr-defined]

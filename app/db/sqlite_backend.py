@@ -197,6 +197,7 @@ class ReusingSQLitePool:
         self.gate = writer_gate(str(self.path), float(options.get("timeout", DEFAULT_BUSY_TIMEOUT_SECONDS)))
         self.opened = 0
         self._idle: list[aiosqlite.Connection] = []
+        self._closing: set[asyncio.Future[None]] = set()
 
     async def acquire(self) -> aiosqlite.Connection:
         if self._idle:
@@ -208,6 +209,16 @@ class ReusingSQLitePool:
         await connection.execute("PRAGMA synchronous=NORMAL")
         self.opened += 1
         return connection
+
+    def put_back(self, connection: aiosqlite.Connection) -> None:
+        """Keep a connection that holds no transaction, without a hand-off: the direct path's work
+        always ends its own transaction in the thread. A hand-off still queued on it (its caller was
+        cancelled) runs before whatever the next user sends, and leaves no transaction either."""
+        if len(self._idle) < MAX_IDLE_CONNECTIONS:
+            self._idle.append(connection)
+        else:
+            self._closing.add(asyncio.ensure_future(connection.close()))
+            self._closing = {closing for closing in self._closing if not closing.done()}
 
     async def release(self, connection: aiosqlite.Connection) -> None:
         # Asked in the connection's thread, after whatever it still has queued (a BEGIN whose caller
@@ -360,12 +371,40 @@ class GatedSQLiteTransaction(TransactionBackend):
 class ReusingSQLiteBackend(SQLiteBackend):
     def __init__(self, database_url: DatabaseURL | str, **options: Any) -> None:
         super().__init__(database_url, **options)
-        self._pool = ReusingSQLitePool(self._database_url, **self._options)  # type: ignore[assignment]
+        self.kept = ReusingSQLitePool(self._database_url, **self._options)
+        self._pool = self.kept  # type: ignore[assignment]
         self.statements = StatementCache(self._dialect)
 
     def connection(self) -> GatedSQLiteConnection:
         return GatedSQLiteConnection(self._pool, self._dialect, self.statements)  # type: ignore[arg-type]
 
+    # The direct path (``app.db.atomic.direct_runner``): for a task that holds no connection of its own,
+    # a prepared statement or a script is one hand-off to a kept connection's thread, with none of
+    # ``databases``' per-call connection object, its three locks and the hand-off that releases it.
+
+    async def fetch_prepared(self, prepared: Prepared, values: dict[str, Any]) -> list[dict[str, Any]]:
+        text = prepared.text_for(self._dialect, numbered=False)
+        gate = self.kept.gate if text.writes else None
+        outcome: Outcome = await self._in_kept_connection(_run, text.sql, prepared.arguments(text, values), gate)
+        return _as_dicts(outcome.description, outcome.rows)
+
+    async def run_script(self, script: Script[Any], args: tuple[Any, ...]) -> Any:
+        abandoned = threading.Event()
+        try:
+            return await self._in_kept_connection(
+                _script_atomically, self.kept.gate, self._dialect, script, args, abandoned
+            )
+        except asyncio.CancelledError:
+            abandoned.set()  # see GatedSQLiteConnection.run_script
+            raise
+
+    async def _in_kept_connection(self, function: Any, *args: Any) -> Any:
+        connection = await self.kept.acquire()
+        try:
+            return await connection._execute(function, connection._conn, *args)
+        finally:
+            self.kept.put_back(connection)
+
     async def disconnect(self) -> None:
         # Not the parent's: it only drops a reference its own pool keeps for in-memory databases.
-        await self._pool.close()  # type: ignore[attr-defined]
+        await self.kept.close()

@@ -40,6 +40,9 @@ INFO_CACHE_ENTRIES = 1024
 class FileStore:
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
+        # Paths as plain strings for the calls every HEAD and PATCH makes: building a Path costs more
+        # than the stat it is for.
+        self._prefix = os.path.join(directory, "")
         # Parsed info files, each kept with the identity of the file it came from: an info file is
         # only ever replaced by a rename, so a new inode (or mtime, size) means a new description,
         # from this process or any other. A HEAD or PATCH then costs a stat, not an open and a parse.
@@ -72,6 +75,14 @@ class FileStore:
     def _info_path(self, upload_id: str) -> Path:
         return self._data_path(upload_id).with_suffix(".info")
 
+    def _data_file(self, upload_id: str) -> str:
+        if not is_valid_upload_id(upload_id):
+            raise UploadNotFound(upload_id)
+        return self._prefix + upload_id
+
+    def _info_file(self, upload_id: str) -> str:
+        return self._data_file(upload_id) + ".info"
+
     async def create(self, info: UploadInfo) -> None:
         # In a thread: two files opened and one renamed are system calls the event loop need not wait for.
         await asyncio.to_thread(self._create_files, info)
@@ -103,7 +114,7 @@ class FileStore:
             raise
 
     async def info(self, upload_id: str) -> UploadInfo:
-        path = self._info_path(upload_id)
+        path = self._info_file(upload_id)
         try:
             stat = os.stat(path)
             identity = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
@@ -128,7 +139,7 @@ class FileStore:
 
     async def last_write(self, upload_id: str) -> datetime:
         try:
-            return datetime.fromtimestamp(os.stat(self._data_path(upload_id)).st_mtime, UTC)
+            return datetime.fromtimestamp(os.stat(self._data_file(upload_id)).st_mtime, UTC)
         except FileNotFoundError:
             raise UploadNotFound(upload_id) from None
 
@@ -147,13 +158,13 @@ class FileStore:
 
     async def offset(self, upload_id: str) -> int:
         try:
-            return os.stat(self._data_path(upload_id)).st_size
+            return os.stat(self._data_file(upload_id)).st_size
         except FileNotFoundError:
             raise UploadNotFound(upload_id) from None
 
     async def append(self, upload_id: str, offset: int, chunks: AsyncIterator[bytes]) -> int:
         try:
-            fd = os.open(self._data_path(upload_id), os.O_WRONLY | os.O_APPEND)
+            fd = os.open(self._data_file(upload_id), os.O_WRONLY | os.O_APPEND)
         except FileNotFoundError:
             raise UploadNotFound(upload_id) from None
         try:
@@ -267,7 +278,7 @@ def _info_document(info: UploadInfo) -> bytes:
 _temporary_names = itertools.count()
 
 
-def _read_info(path: Path) -> UploadInfo:
+def _read_info(path: str | Path) -> UploadInfo:
     with open(path, encoding="utf-8") as handle:
         document = json.load(handle)
     return UploadInfo(
