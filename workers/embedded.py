@@ -29,6 +29,8 @@ import queue
 import signal
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import dramatiq
@@ -47,6 +49,9 @@ REPORT_SECONDS = 1.0
 STOP_SECONDS = 10.0
 # How long after an unexpected exit the child is started again.
 RESTART_DELAY_SECONDS = 1.0
+# How long the child gathers its reports before sending them together: each message costs the server a
+# wake-up of its reader thread, which competes with the requests for the interpreter.
+BATCH_SECONDS = 0.05
 
 
 class ForwardingBroker(StubBroker):
@@ -145,20 +150,81 @@ class EmbeddedWorker:
 
     def _read(self, outbox: Any) -> None:
         while True:
-            report = outbox.get()
-            if report is None:
+            batch = outbox.get()
+            if batch is None:
                 return
-            kind, payload = report
             try:
-                if kind == "job":
-                    outcome, detected_type, seconds = payload
-                    metrics.record_job(outcome, detected_type=detected_type, seconds=seconds)
-                elif kind == "depths":
-                    self.broker.depths = payload
-                elif kind == "event":
-                    self.on_event(payload)
+                self._take(batch)
             except Exception:
-                log.exception("could not take the embedded worker's %s report", kind)
+                log.exception("could not take the embedded worker's reports")
+
+    def _take(self, batch: Reports) -> None:
+        for outcome, detected_type, seconds in batch.jobs:
+            metrics.record_job(outcome, detected_type=detected_type, seconds=seconds)
+        if batch.depths is not None:
+            self.broker.depths = batch.depths
+        for upload_id in batch.changed:
+            self.on_event(upload_id)
+
+
+@dataclass
+class Reports:
+    """What the child has to tell the server, gathered for one message."""
+
+    jobs: list[tuple[Any, ...]] = field(default_factory=list)
+    depths: dict[str, tuple[int, int]] | None = None
+    changed: dict[str, None] = field(default_factory=dict)  # assets with new events, in order, once each
+
+
+class ReportSender:
+    """The child's side: reports from any thread, sent together at most every ``BATCH_SECONDS``."""
+
+    def __init__(self, outbox: Any, depths: Callable[[], dict[str, tuple[int, int]]]) -> None:
+        self.outbox = outbox
+        self.depths = depths
+        self._lock = threading.Lock()
+        self._pending = Reports()
+        self._has_news = threading.Event()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="reports-to-server", daemon=True)
+        self._thread.start()
+
+    def job(self, *job: Any) -> None:
+        with self._lock:
+            self._pending.jobs.append(job)
+        self._has_news.set()
+
+    def event(self, upload_id: str) -> None:
+        with self._lock:
+            self._pending.changed[upload_id] = None
+        self._has_news.set()
+
+    def send_depths(self) -> None:
+        with self._lock:
+            self._pending.depths = self.depths()
+        self._has_news.set()
+
+    def close(self) -> None:
+        """Send what is left, and stop."""
+        self._stopped = True
+        self._has_news.set()
+        self._thread.join()
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stopped:
+            if self._has_news.wait(REPORT_SECONDS) and not self._stopped:
+                time.sleep(BATCH_SECONDS)
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, Reports()
+            self._has_news.clear()
+        if batch.jobs:
+            batch.depths = self.depths()  # a job ended: the queue has changed
+        if batch.jobs or batch.changed or batch.depths is not None:
+            self.outbox.put(batch)
 
 
 def serve(settings: Settings, inbox: Any, outbox: Any, server_pid: int) -> None:
@@ -180,25 +246,23 @@ def serve(settings: Settings, inbox: Any, outbox: Any, server_pid: int) -> None:
     webhooks = declare_webhook_actors(broker, settings)
     queue_names = (actors.process_media.queue_name, webhooks.deliver_webhooks.queue_name)
 
-    def report_job(*job: Any) -> None:
-        outbox.put(("job", job))
-        outbox.put(("depths", _depths(broker, queue_names)))  # a job ended: the queue has changed
-
-    metrics.send_jobs_to(report_job)
-    listen(lambda upload_id, _deliveries: outbox.put(("event", upload_id)))
+    reports = ReportSender(outbox, lambda: _depths(broker, queue_names))
+    metrics.send_jobs_to(reports.job)
+    listen(lambda upload_id, _deliveries: reports.event(upload_id))
     worker = start_worker(broker, settings.media_worker_concurrency)
     log.info("embedded worker running with %d thread(s)", settings.media_worker_concurrency)
     try:
-        _feed(broker, inbox, outbox, queue_names, server_pid)
+        _feed(broker, inbox, reports, server_pid)
     finally:
         worker.stop()
         webhooks.close()
         broker.close()
+        reports.close()
         outbox.close()
         outbox.join_thread()
 
 
-def _feed(broker: dramatiq.Broker, inbox: Any, outbox: Any, queue_names: tuple[str, ...], server_pid: int) -> None:
+def _feed(broker: dramatiq.Broker, inbox: Any, reports: ReportSender, server_pid: int) -> None:
     reported = 0.0
     while True:
         try:
@@ -211,7 +275,7 @@ def _feed(broker: dramatiq.Broker, inbox: Any, outbox: Any, queue_names: tuple[s
             encoded, delay = item
             broker.enqueue(dramatiq.Message.decode(encoded), delay=delay)
         if time.monotonic() - reported >= REPORT_SECONDS:
-            outbox.put(("depths", _depths(broker, queue_names)))
+            reports.send_depths()
             reported = time.monotonic()
 
 

@@ -42,6 +42,9 @@ class Wakeups:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listener: asyncio.Task[None] | None = None
         self._stop_listening: Callable[[], None] | None = None
+        # At most one wake-up on its way to the loop: a burst of events (every upload commits a few)
+        # costs the loop one call, not a call and a write to its self-pipe each.
+        self._wake_pending = False
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -66,13 +69,18 @@ class Wakeups:
         self._streams.discard(event)
 
     def wake(self) -> None:
+        self._wake_pending = False
         for event in self._streams:
             event.set()
 
     def wake_threadsafe(self) -> None:
         loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self.wake)
+        if self._wake_pending or loop is None or loop.is_closed():
+            return
+        # A racing second caller may schedule a second wake-up: harmless. Streams read what was
+        # committed before the wake-up runs, and it runs after this flag is set.
+        self._wake_pending = True
+        loop.call_soon_threadsafe(self.wake)
 
     async def _listen_on_redis(self) -> None:
         import redis.asyncio as aioredis  # here: a server without Redis never loads its client (memory)

@@ -7,6 +7,7 @@ bytes. Info files are replaced atomically (write a temp file, then rename).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import fcntl
 import itertools
@@ -37,6 +38,13 @@ ASSEMBLING_SUFFIX = ".assembling-"
 INFO_CACHE_ENTRIES = 1024
 
 
+FileIdentity = tuple[int, int, int]  # inode, mtime in ns, size: a new one means a new file
+
+
+def _identity(stat: os.stat_result) -> FileIdentity:
+    return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+
 class FileStore:
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
@@ -46,7 +54,7 @@ class FileStore:
         # Parsed info files, each kept with the identity of the file it came from: an info file is
         # only ever replaced by a rename, so a new inode (or mtime, size) means a new description,
         # from this process or any other. A HEAD or PATCH then costs a stat, not an open and a parse.
-        self._infos: dict[str, tuple[tuple[int, int, int], UploadInfo]] = {}
+        self._infos: dict[str, tuple[FileIdentity, UploadInfo]] = {}
 
     def prepare(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -85,9 +93,11 @@ class FileStore:
 
     async def create(self, info: UploadInfo) -> None:
         # In a thread: two files opened and one renamed are system calls the event loop need not wait for.
-        await asyncio.to_thread(self._create_files, info)
+        identity = await asyncio.to_thread(self._create_files, info)
+        # Known already: the first HEAD or PATCH need not read and parse the file just written.
+        self._remember(info.id, identity, info)
 
-    def _create_files(self, info: UploadInfo) -> None:
+    def _create_files(self, info: UploadInfo) -> FileIdentity:
         data_path = self._data_path(info.id)
         _create_new(data_path)
         try:
@@ -96,7 +106,7 @@ class FileStore:
             # of. Not fsynced: a new upload has nothing yet to lose. After a power cut, one created in
             # the last seconds may be gone (404: the client starts it again); a process crash loses
             # nothing, since the page cache outlives the process. See docs/architecture.md, "Storage".
-            _create_new(self._info_path(info.id), _info_document(info))
+            return _create_new(self._info_file(info.id), _info_document(info))
         except BaseException:
             data_path.unlink(missing_ok=True)  # no data file without its info
             raise
@@ -116,18 +126,20 @@ class FileStore:
     async def info(self, upload_id: str) -> UploadInfo:
         path = self._info_file(upload_id)
         try:
-            stat = os.stat(path)
-            identity = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+            identity = _identity(os.stat(path))
             cached = self._infos.get(upload_id)
             if cached is not None and cached[0] == identity:
                 return cached[1]
             info = _read_info(path)
         except FileNotFoundError:
             raise UploadNotFound(upload_id) from None
+        self._remember(upload_id, identity, info)
+        return info
+
+    def _remember(self, upload_id: str, identity: FileIdentity, info: UploadInfo) -> None:
         if len(self._infos) >= INFO_CACHE_ENTRIES:
             del self._infos[next(iter(self._infos))]  # the oldest entry
         self._infos[upload_id] = (identity, info)
-        return info
 
     async def update_info(self, info: UploadInfo) -> None:
         await asyncio.to_thread(self._replace_info, info)
@@ -245,7 +257,7 @@ def _unlink_in_order(paths: tuple[Path, ...]) -> None:
         path.unlink(missing_ok=True)
 
 
-def _create_new(path: Path, data: bytes = b"", durable: bool = False) -> None:
+def _create_new(path: str | Path, data: bytes = b"", durable: bool = False) -> FileIdentity:
     """A file that did not exist, holding ``data`` (fsynced when ``durable``); none if writing fails.
     O_EXCL: a (vanishingly unlikely) name collision fails loudly instead of sharing a file."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -253,11 +265,14 @@ def _create_new(path: Path, data: bytes = b"", durable: bool = False) -> None:
         _write_all(fd, data)
         if durable:
             os.fsync(fd)
+        identity = _identity(os.fstat(fd))
     except BaseException:
         os.close(fd)
-        path.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
         raise
     os.close(fd)
+    return identity
 
 
 def _info_document(info: UploadInfo) -> bytes:
