@@ -40,6 +40,9 @@ from app.db.statement_cache import StatementCache, sqlite_arguments
 
 # Connections kept open while idle; more are opened under load and closed when released.
 MAX_IDLE_CONNECTIONS = 8
+# Connections that tasks outside a transaction share (each one is a thread): reads run side by side
+# on them, writes queue at the writer gate whichever they are on.
+SHARED_CONNECTIONS = 4
 DEFAULT_BUSY_TIMEOUT_SECONDS = 5.0
 
 
@@ -197,11 +200,13 @@ class ReusingSQLitePool:
         self.gate = writer_gate(str(self.path), float(options.get("timeout", DEFAULT_BUSY_TIMEOUT_SECONDS)))
         self.opened = 0
         self._idle: list[aiosqlite.Connection] = []
-        self._closing: set[asyncio.Future[None]] = set()
 
     async def acquire(self) -> aiosqlite.Connection:
         if self._idle:
             return self._idle.pop()
+        return await self.open()
+
+    async def open(self) -> aiosqlite.Connection:
         connection = aiosqlite.connect(database=self.path, isolation_level=None, **self.options)
         await connection.__aenter__()
         # WAL with synchronous=NORMAL cannot corrupt the database; a power cut may lose the last
@@ -209,16 +214,6 @@ class ReusingSQLitePool:
         await connection.execute("PRAGMA synchronous=NORMAL")
         self.opened += 1
         return connection
-
-    def put_back(self, connection: aiosqlite.Connection) -> None:
-        """Keep a connection that holds no transaction, without a hand-off: the direct path's work
-        always ends its own transaction in the thread. A hand-off still queued on it (its caller was
-        cancelled) runs before whatever the next user sends, and leaves no transaction either."""
-        if len(self._idle) < MAX_IDLE_CONNECTIONS:
-            self._idle.append(connection)
-        else:
-            self._closing.add(asyncio.ensure_future(connection.close()))
-            self._closing = {closing for closing in self._closing if not closing.done()}
 
     async def release(self, connection: aiosqlite.Connection) -> None:
         # Asked in the connection's thread, after whatever it still has queued (a BEGIN whose caller
@@ -368,43 +363,82 @@ class GatedSQLiteTransaction(TransactionBackend):
         return await raw._execute(function, raw._conn, *args)
 
 
+class SharedConnections:
+    """A few connections that any number of tasks send work to at once, for work that ends whatever
+    transaction it begins inside its own hand-off: a call is one job on a connection's queue, and
+    its thread runs the jobs in order, so callers need not take a connection for themselves. Each
+    call goes to the connection with the least work waiting; one more is opened (up to ``size``)
+    only while all are busy."""
+
+    def __init__(self, pool: ReusingSQLitePool, size: int) -> None:
+        self.pool = pool
+        self.size = size
+        self.connections: list[aiosqlite.Connection] = []
+        self._waiting: list[int] = []
+        self._opening = asyncio.Lock()
+
+    async def run(self, function: Any, *args: Any) -> Any:
+        index = self._least_busy()
+        if index is None or (self._waiting[index] and len(self.connections) < self.size):
+            index = await self._open_one()
+        connection = self.connections[index]
+        self._waiting[index] += 1
+        try:
+            return await connection._execute(function, connection._conn, *args)
+        finally:
+            # A cancelled caller's job may still run; it ends its own transaction, like any other.
+            self._waiting[index] -= 1
+
+    def _least_busy(self) -> int | None:
+        if not self.connections:
+            return None
+        return min(range(len(self._waiting)), key=self._waiting.__getitem__)
+
+    async def _open_one(self) -> int:
+        async with self._opening:
+            index = self._least_busy()
+            if index is not None and (not self._waiting[index] or len(self.connections) >= self.size):
+                return index  # another caller opened one while this one waited
+            self.connections.append(await self.pool.open())
+            self._waiting.append(0)
+            return len(self.connections) - 1
+
+    async def close(self) -> None:
+        connections, self.connections, self._waiting = self.connections, [], []
+        for connection in connections:
+            await connection.close()
+
+
 class ReusingSQLiteBackend(SQLiteBackend):
     def __init__(self, database_url: DatabaseURL | str, **options: Any) -> None:
         super().__init__(database_url, **options)
         self.kept = ReusingSQLitePool(self._database_url, **self._options)
         self._pool = self.kept  # type: ignore[assignment]
+        self.shared = SharedConnections(self.kept, SHARED_CONNECTIONS)
         self.statements = StatementCache(self._dialect)
 
     def connection(self) -> GatedSQLiteConnection:
         return GatedSQLiteConnection(self._pool, self._dialect, self.statements)  # type: ignore[arg-type]
 
-    # The direct path (``app.db.atomic.direct_runner``): for a task that holds no connection of its own,
-    # a prepared statement or a script is one hand-off to a kept connection's thread, with none of
-    # ``databases``' per-call connection object, its three locks and the hand-off that releases it.
+    # The direct path (``app.db.prepared.direct_runner``): for a task that holds no connection of its
+    # own, a prepared statement or a script is one hand-off to a shared connection's thread, with none
+    # of ``databases``' per-call connection object, its three locks and the hand-off that releases it.
 
     async def fetch_prepared(self, prepared: Prepared, values: dict[str, Any]) -> list[dict[str, Any]]:
         text = prepared.text_for(self._dialect, numbered=False)
         gate = self.kept.gate if text.writes else None
-        outcome: Outcome = await self._in_kept_connection(_run, text.sql, prepared.arguments(text, values), gate)
+        outcome: Outcome = await self.shared.run(_run, text.sql, prepared.arguments(text, values), gate)
         return _as_dicts(outcome.description, outcome.rows)
 
     async def run_script(self, script: Script[Any], args: tuple[Any, ...]) -> Any:
         abandoned = threading.Event()
         try:
-            return await self._in_kept_connection(
-                _script_atomically, self.kept.gate, self._dialect, script, args, abandoned
-            )
+            return await self.shared.run(_script_atomically, self.kept.gate, self._dialect, script, args, abandoned)
         except asyncio.CancelledError:
             abandoned.set()  # see GatedSQLiteConnection.run_script
             raise
 
-    async def _in_kept_connection(self, function: Any, *args: Any) -> Any:
-        connection = await self.kept.acquire()
-        try:
-            return await connection._execute(function, connection._conn, *args)
-        finally:
-            self.kept.put_back(connection)
-
     async def disconnect(self) -> None:
         # Not the parent's: it only drops a reference its own pool keeps for in-memory databases.
+        await self.shared.close()
         await self.kept.close()

@@ -14,6 +14,7 @@ from databases import Database
 from app.db import open_database, prepared, queries, stats
 from app.db.atomic import Statements, run_atomically
 from app.db.migrations import migrate
+from app.db.sqlite_backend import SHARED_CONNECTIONS
 from app.db.tables import uploads
 from app.vocabulary import AssetStatus, UploadInfo, new_upload_id
 
@@ -135,6 +136,29 @@ async def test_a_writer_cancelled_while_waiting_at_the_gate_does_not_keep_it(tmp
 
 
 _ALL_OWNERS = prepared.Prepared(sa.select(uploads.c.owner).order_by(uploads.c.owner))
+
+
+async def test_statements_outside_a_transaction_share_a_few_sqlite_connections_and_leave_none_in_one(
+    tmp_path: Path,
+) -> None:
+    database = await _sqlite(tmp_path)
+    try:
+        for _ in range(3):
+            ids = await asyncio.gather(*(_insert(database, f"user{n}") for n in range(24)))
+            statuses = await asyncio.gather(*(queries.status_of(database, upload_id) for upload_id in ids))
+            assert set(statuses) == {AssetStatus.UPLOADING}
+        backend = database._backend
+        shared = backend.shared.connections  # type: ignore[attr-defined]
+        opened = backend.kept.opened  # type: ignore[attr-defined]
+        in_transaction = [connection._conn.in_transaction for connection in shared]
+        count = await database.fetch_val(sa.select(sa.func.count()).select_from(uploads))
+    finally:
+        await database.disconnect()
+
+    assert count == 72
+    # 144 statements from 24 tasks at once, on a few shared connections; the one more is migrate's.
+    assert 1 <= len(shared) <= SHARED_CONNECTIONS and opened <= SHARED_CONNECTIONS + 1, f"{opened} opened"
+    assert not any(in_transaction), "each statement and script ended its own transaction"
 
 
 class _Refused(Exception):
