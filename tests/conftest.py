@@ -7,10 +7,22 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.database_choice import drop_run_databases, on_postgres
 from tests.servers import Server, start_server
 
 REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/0")
-POSTGRES_TEST_URL = os.environ.get("POSTGRES_TEST_URL", "postgresql://root@127.0.0.1:5432/test")
+
+
+def pytest_report_header() -> str:
+    return f"test servers' database: {'PostgreSQL (TEST_DATABASE=postgresql)' if on_postgres() else 'SQLite'}"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    drop_run_databases()  # left by a run that was killed before it could clean up
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    drop_run_databases()
 
 
 def require_service(name: str, reachable: bool) -> None:

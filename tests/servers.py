@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 
+from tests.database_choice import database_url_for
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TESTDATA_MEDIA = REPO_ROOT / "tests" / "data" / "media"
 START_TIMEOUT_SECONDS = 30
@@ -39,7 +41,12 @@ def process_env(data_dir: Path, overrides: dict[str, str] | None = None) -> dict
             "ALLOW_ANONYMOUS": "true",
         }
     )
-    env.update(overrides or {})
+    overrides = dict(overrides or {})
+    # A test of SQLite itself (its locks, its file) asks for it with DATABASE="sqlite", on any run.
+    database_url = database_url_for(data_dir) if overrides.pop("DATABASE", None) != "sqlite" else None
+    if database_url is not None:
+        env["DATABASE_URL"] = database_url
+    env.update(overrides)
     return env
 
 

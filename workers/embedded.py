@@ -185,6 +185,7 @@ class ReportSender:
         self._lock = threading.Lock()
         self._pending = Reports()
         self._has_news = threading.Event()
+        self._job_ended = False  # then the batch goes at once: the job's events and the new depths
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name="reports-to-server", daemon=True)
         self._thread.start()
@@ -192,6 +193,7 @@ class ReportSender:
     def job(self, *job: Any) -> None:
         with self._lock:
             self._pending.jobs.append(job)
+            self._job_ended = True
         self._has_news.set()
 
     def event(self, upload_id: str) -> None:
@@ -213,7 +215,7 @@ class ReportSender:
 
     def _run(self) -> None:
         while not self._stopped:
-            if self._has_news.wait(REPORT_SECONDS) and not self._stopped:
+            if self._has_news.wait(REPORT_SECONDS) and not self._stopped and not self._job_ended:
                 time.sleep(BATCH_SECONDS)
             self.flush()
 
@@ -221,6 +223,7 @@ class ReportSender:
         with self._lock:
             batch, self._pending = self._pending, Reports()
             self._has_news.clear()
+            self._job_ended = False
         if batch.jobs:
             batch.depths = self.depths()  # a job ended: the queue has changed
         if batch.jobs or batch.changed or batch.depths is not None:

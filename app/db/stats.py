@@ -37,7 +37,8 @@ class Usage:
 async def usage(database: Database, owner: str) -> Usage:
     """One user's rows: bytes on disk, bytes reserved (unfinished uploads count their declared length),
     how many uploads, and how many of them are unfinished."""
-    unfinished = sa.func.coalesce(sa.func.sum(sa.case((uploads.c.status == AssetStatus.UPLOADING, 1), else_=0)), 0)
+    # FILTER rather than SUM(CASE ... 1 ELSE 0): PostgreSQL types the CASE's bound 1 and 0 as text.
+    unfinished = sa.func.count().filter(uploads.c.status == AssetStatus.UPLOADING)
     query = sa.select(_STORED, _RESERVED, sa.func.count(), unfinished).where(uploads.c.owner == owner)
     record = await database.fetch_one(query)
     assert record is not None  # an aggregate always answers one row

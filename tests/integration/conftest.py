@@ -14,7 +14,8 @@ import redis
 from databases import Database
 
 from app.db import open_database
-from tests.conftest import POSTGRES_TEST_URL, REDIS_TEST_URL, require_service
+from tests.conftest import REDIS_TEST_URL, require_service
+from tests.database_choice import POSTGRES_TEST_URL
 
 
 def _redis_answers() -> bool:

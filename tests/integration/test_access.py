@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.access import CHECKED, bearer, make_jwt, make_token, tusmedia
+from tests.database_choice import everything_stored
 from tests.servers import TESTDATA_MEDIA, TUS, Server, start_server, wait_for_asset
 
 OCTETS = {"Content-Type": "application/offset+octet-stream"}
@@ -286,7 +287,7 @@ def test_tokens_are_stored_hashed_and_listed_without_their_secret(world: World) 
     secret = token.split("_", 2)[2]
 
     listing = tusmedia(world.server.data_dir, "token", "list")
-    database = (world.server.data_dir / "tusmedia.db").read_bytes()
+    database = everything_stored(world.server.data_dir)
 
     assert listing.returncode == 0
     assert "dave" in listing.stdout and secret not in listing.stdout

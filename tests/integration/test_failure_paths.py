@@ -35,9 +35,10 @@ from tests.servers import (
 
 OCTETS = {"Content-Type": "application/offset+octet-stream"}
 PHOTO = (TESTDATA_MEDIA / "hopper.jpg").read_bytes()
-# Writes fail fast while the test holds the lock; nothing sweeps unless the test asks it to.
+# Writes fail fast while the test holds the lock; nothing sweeps unless the test asks it to. SQLite's
+# own lock, so on SQLite on every run.
 MEDIA_WORKER_CONCURRENCY = 2
-LOCKABLE = {"SQLITE_BUSY_TIMEOUT": "0.3", "RECOVERY_INTERVAL": "3600"}
+LOCKABLE = {"DATABASE": "sqlite", "SQLITE_BUSY_TIMEOUT": "0.3", "RECOVERY_INTERVAL": "3600"}
 
 
 @contextmanager
@@ -131,7 +132,7 @@ def test_a_completion_the_database_refused_is_recorded_by_the_sweep_at_start_up(
 def test_the_periodic_sweep_completes_an_upload_nobody_asks_about(
     server_with: Callable[..., Server], http: httpx.Client
 ) -> None:
-    server = server_with(SQLITE_BUSY_TIMEOUT="0.3", RECOVERY_INTERVAL="0.5")
+    server = server_with(**{**LOCKABLE, "RECOVERY_INTERVAL": "0.5"})
     location = create_upload(http, server, len(PHOTO))
     upload_id = location.rsplit("/", 1)[1]
 
@@ -165,7 +166,11 @@ def test_a_result_the_database_refuses_is_retried_and_recorded_once(
     server_with: Callable[..., Server], http: httpx.Client
 ) -> None:
     server = server_with(
-        SQLITE_BUSY_TIMEOUT="0.3", MEDIA_PROCESSING_DELAY="1", MEDIA_LEASE="1.5", RECOVERY_INTERVAL="0.3"
+        DATABASE="sqlite",
+        SQLITE_BUSY_TIMEOUT="0.3",
+        MEDIA_PROCESSING_DELAY="1",
+        MEDIA_LEASE="1.5",
+        RECOVERY_INTERVAL="0.3",
     )
     upload_id = upload_bytes(http, server, PHOTO, "hopper.jpg")
     assert wait_for_asset(http, server, upload_id, ("processing",))["status"] == "processing"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import redis
 
 from config import load_settings
 from tests.conftest import REDIS_TEST_URL
+from tests.database_choice import fetch_rows
 from tests.servers import (
     REPO_ROOT,
     TESTDATA_MEDIA,
@@ -191,19 +191,17 @@ def test_a_job_longer_than_its_lease_keeps_it_and_runs_once(
     # Without renewal the sweep would find the lease expired after 1 s and start the job a second time.
     server = server_with(MEDIA_LEASE="1", MEDIA_PROCESSING_DELAY="3", RECOVERY_INTERVAL="0.3")
     upload_id = upload_bytes(http, server, (TESTDATA_MEDIA / "hopper.png").read_bytes())
-    database = sqlite3.connect(server.data_dir / "tusmedia.db")
     leases = set()
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        status, lease_until = database.execute(
-            "SELECT status, lease_until FROM uploads WHERE id = ?", (upload_id,)
-        ).fetchone()
+        ((status, lease_until),) = fetch_rows(
+            server.data_dir, "SELECT status, lease_until FROM uploads WHERE id = ?", upload_id
+        )
         if status in ("ready", "failed"):
             break
         if lease_until is not None:
             leases.add(lease_until)
         time.sleep(0.05)
-    database.close()
 
     asset = wait_for_asset(http, server, upload_id, timeout=20)
     assert asset["status"] == "ready"

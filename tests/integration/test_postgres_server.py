@@ -12,7 +12,8 @@ import httpx
 import pytest
 from tusclient import client as tus_client
 
-from tests.conftest import POSTGRES_TEST_URL, require_service
+from tests.conftest import require_service
+from tests.database_choice import POSTGRES_TEST_URL
 from tests.servers import TESTDATA_MEDIA, Server, start_server, wait_for_asset
 
 

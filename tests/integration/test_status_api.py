@@ -88,15 +88,14 @@ def test_a_name_that_is_a_real_file_in_the_asset_folder_but_not_recorded_is_refu
     upload_id = upload_bytes(http, shared_server, (TESTDATA_MEDIA / "hopper.jpg").read_bytes())
     wait_for_asset(http, shared_server, upload_id)
     folder = shared_server.data_dir / "derivatives" / upload_id
-    database = shared_server.data_dir / "tusmedia.db"
-    # Real files on disk under names a request can carry in one path segment: a link to the database
-    # beside the thumbnails, and a plain file. Only the recorded-names check stands between them and
-    # the client, since the path built from either exists and is a file.
-    (folder / "tusmedia.db").symlink_to(database)
+    # Real files on disk under names a request can carry in one path segment: a link to the server's
+    # log beside the thumbnails, and a plain file. Only the recorded-names check stands between them
+    # and the client, since the path built from either exists and is a file.
+    (folder / "server.log").symlink_to(shared_server.log_path)
     (folder / "notes.txt").write_bytes(b"planted secret")
     base = f"{shared_server.base_url}/api/assets/{upload_id}/derivatives"
 
-    for name in ("tusmedia.db", "notes.txt", "%2E%2E", "%2E"):
+    for name in ("server.log", "notes.txt", "%2E%2E", "%2E"):
         response = http.get(f"{base}/{name}")
 
         # The JSON reason shows the request reached the handler, not just the router's plain 404.

@@ -22,15 +22,14 @@ def _collect(outbox: Any, until: float) -> list[Reports]:
     return batches
 
 
-def test_reports_made_together_arrive_as_one_message_with_the_queue_depths() -> None:
+def test_a_jobs_events_and_its_end_arrive_as_one_message_with_the_queue_depths() -> None:
     outbox = multiprocessing.get_context("spawn").Queue()
     sender = ReportSender(outbox, lambda: _DEPTHS)
     try:
-        sender.job("ready", "image/jpeg", 0.25)
         sender.event("upload-a")
         sender.event("upload-b")
         sender.event("upload-a")  # the same asset again: the server wakes its streams once for it
-        sender.job("failed", None, 0.5)
+        sender.job("ready", "image/jpeg", 0.25)  # a job's end sends the batch without waiting
         batches = _collect(outbox, time.monotonic() + BATCH_SECONDS + 0.5)
     finally:
         sender.close()
@@ -38,7 +37,7 @@ def test_reports_made_together_arrive_as_one_message_with_the_queue_depths() -> 
 
     assert len(batches) == 1
     (batch,) = batches
-    assert batch.jobs == [("ready", "image/jpeg", 0.25), ("failed", None, 0.5)]
+    assert batch.jobs == [("ready", "image/jpeg", 0.25)]
     assert list(batch.changed) == ["upload-a", "upload-b"]
     assert batch.depths == _DEPTHS  # a job ended, so the depths come along
 
