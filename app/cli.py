@@ -125,10 +125,14 @@ def _worker(settings: Settings, arguments: argparse.Namespace) -> int:
         )
         return 2
     from app.observability.worker import serve_worker_metrics
-    from workers.broker import create_broker, start_worker
-    from workers.media import declare_actors
+    from workers.broker import create_broker, rabbitmq_job_problem, start_worker
+    from workers.media import TIME_LIMIT_BACKSTOP_SECONDS, declare_actors
     from workers.webhooks import declare_webhook_actors
 
+    problem = rabbitmq_job_problem(settings, settings.media_job_time_limit_seconds + TIME_LIMIT_BACKSTOP_SECONDS)
+    if problem is not None:
+        print(f"tusmedia worker: {problem}", file=sys.stderr)
+        return 2
     broker = create_broker(settings)
     actors = declare_actors(broker, settings)
     webhooks = declare_webhook_actors(broker, settings)

@@ -31,6 +31,7 @@ class Settings:
     max_metadata_size: int = 16 * 1024
     redis_url: str = ""
     broker_url: str = ""
+    rabbitmq_consumer_timeout_seconds: float = 1800.0
     queue_namespace: str = "tusmedia"
     media_worker_concurrency: int = 2
     thumbnail_sizes: tuple[int, ...] = (256, 1024)
@@ -159,6 +160,9 @@ def load_settings(env_file: str | os.PathLike[str] | None = ".env", environ: dic
         max_metadata_size=config("MAX_METADATA_SIZE", cast=int, default=defaults.max_metadata_size),
         redis_url=redis_url,
         broker_url=config("BROKER_URL", default=redis_url),
+        rabbitmq_consumer_timeout_seconds=config(
+            "RABBITMQ_CONSUMER_TIMEOUT", cast=float, default=defaults.rabbitmq_consumer_timeout_seconds
+        ),
         queue_namespace=config("QUEUE_NAMESPACE", default=defaults.queue_namespace),
         media_worker_concurrency=config(
             "MEDIA_WORKER_CONCURRENCY", cast=int, default=defaults.media_worker_concurrency

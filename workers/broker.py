@@ -20,6 +20,15 @@ if TYPE_CHECKING:
 # How long a consumer waits for a message before checking whether it should stop.
 CONSUMER_POLL_MS = 250
 
+# RabbitMQ (3.8.15 and later) closes a consumer's channel, and so takes back every message it holds,
+# once a delivered message has gone unacknowledged for the queue's consumer_timeout (30 minutes by
+# default). Dramatiq acknowledges a message when its job ends, holds a prefetched one until a thread
+# is free, and a delayed one until its time comes. So on RabbitMQ nothing is prefetched beyond the
+# threads, no message is delayed longer than this (a longer wait is left to the recovery sweep,
+# which sends whatever is overdue), and a worker refuses a job time limit that could outlast the
+# timeout (``rabbitmq_job_problem``).
+RABBITMQ_LONGEST_DELAY_SECONDS = 600.0
+
 
 def create_broker(settings: Settings) -> dramatiq.Broker:
     url = settings.broker_url
@@ -63,8 +72,28 @@ def sends_in_memory(broker: dramatiq.Broker) -> bool:
 
 def start_worker(broker: dramatiq.Broker, concurrency: int) -> dramatiq.Worker:
     worker = dramatiq.Worker(broker, worker_threads=concurrency, worker_timeout=CONSUMER_POLL_MS)
+    if is_rabbitmq_broker(broker):
+        worker.queue_prefetch = concurrency  # a message is only taken when a thread is free for it
     worker.start()
     return worker
+
+
+def longest_delay_seconds(broker: dramatiq.Broker) -> float | None:
+    """The longest delay a message may be sent with on this broker; None: no limit."""
+    return RABBITMQ_LONGEST_DELAY_SECONDS if is_rabbitmq_broker(broker) else None
+
+
+def rabbitmq_job_problem(settings: Settings, longest_job_seconds: float) -> str | None:
+    """Why a worker must not start on RabbitMQ: a job that could hold its message past consumer_timeout."""
+    timeout = settings.rabbitmq_consumer_timeout_seconds
+    if not settings.broker_url.startswith(("amqp://", "amqps://")) or longest_job_seconds < timeout:
+        return None
+    return (
+        f"a media job may hold its RabbitMQ message for {longest_job_seconds:g} s (MEDIA_JOB_TIME_LIMIT and its "
+        f"backstop), which reaches RABBITMQ_CONSUMER_TIMEOUT ({timeout:g} s): RabbitMQ would take the message "
+        "back mid-job. Lower MEDIA_JOB_TIME_LIMIT, or raise consumer_timeout in rabbitmq.conf and "
+        "RABBITMQ_CONSUMER_TIMEOUT to match"
+    )
 
 
 class CloseOnShutdown(dramatiq.Middleware):

@@ -31,7 +31,7 @@ from app.notify import deliveries
 from app.notify.outbox import listen
 from app.notify.webhook_format import signed_headers, webhook_body
 from config import Settings
-from workers.broker import CloseOnShutdown
+from workers.broker import CloseOnShutdown, longest_delay_seconds
 from workers.child import one_line
 
 if TYPE_CHECKING:
@@ -156,6 +156,12 @@ class WebhookJobs:
     async def _send(self, upload_id: str, delay_seconds: float) -> None:
         assert self.actor is not None
         actor = self.actor
+        longest = longest_delay_seconds(actor.broker)
+        if longest is not None and delay_seconds > longest:
+            # The broker may not hold a message that long (RabbitMQ's consumer_timeout): the recovery
+            # sweep sends the actor once the delivery is due.
+            log.info("deliver_webhooks(%s) is due in %.0f s: the recovery sweep sends it", upload_id, delay_seconds)
+            return
         delay_ms = int(delay_seconds * 1000)
         try:
             await asyncio.to_thread(lambda: actor.send_with_options(args=(upload_id,), delay=delay_ms or None))

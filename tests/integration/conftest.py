@@ -1,4 +1,5 @@
-"""Fixtures for tests that need more than a server: the local Redis and PostgreSQL, a file system that fills up."""
+"""Fixtures for tests that need more than a server: the local Redis, RabbitMQ and PostgreSQL, a file system
+that fills up."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
+import pika
 import pytest
 import redis
 from databases import Database
@@ -34,6 +36,47 @@ def redis_settings() -> Iterator[dict[str, str]]:
     connection = redis.Redis.from_url(REDIS_TEST_URL)
     for key in connection.scan_iter(f"dramatiq:{namespace}*"):
         connection.delete(key)
+
+
+RABBITMQ_TEST_URL = os.environ.get("RABBITMQ_TEST_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+
+
+def _rabbitmq_answers() -> bool:
+    try:
+        pika.BlockingConnection(pika.URLParameters(RABBITMQ_TEST_URL)).close()
+    except pika.exceptions.AMQPError:
+        return False
+    return True
+
+
+def rabbitmq_messages_ready(queue: str) -> int:
+    """Messages waiting in a RabbitMQ queue (not those delivered and unacknowledged)."""
+    connection = pika.BlockingConnection(pika.URLParameters(RABBITMQ_TEST_URL))
+    try:
+        return int(connection.channel().queue_declare(queue, passive=True).method.message_count)
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def rabbitmq_settings() -> Iterator[dict[str, str]]:
+    require_service("RabbitMQ", _rabbitmq_answers())
+    namespace = f"tusmedia-test-{uuid.uuid4().hex[:12]}"
+    yield {"BROKER_URL": RABBITMQ_TEST_URL, "QUEUE_NAMESPACE": namespace}
+    connection = pika.BlockingConnection(pika.URLParameters(RABBITMQ_TEST_URL))
+    try:
+        channel = connection.channel()
+        for queue in ("media", "webhooks"):
+            for suffix in ("", ".DQ", ".XQ"):
+                channel.queue_delete(f"{namespace}.{queue}{suffix}")
+    finally:
+        connection.close()
+
+
+@pytest.fixture(params=["redis", "rabbitmq"])
+def broker_settings(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The settings of a separate-worker deployment, on each broker in turn."""
+    return dict(request.getfixturevalue(f"{request.param}_settings"))
 
 
 @pytest.fixture

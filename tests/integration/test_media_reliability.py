@@ -123,11 +123,12 @@ def test_reprocess_refuses_without_ids_or_failed(tmp_path: Path) -> None:
 
 
 def test_a_worker_killed_mid_job_is_replaced_and_the_asset_is_processed_exactly_once(
-    tmp_path: Path, redis_settings: dict[str, str], http: httpx.Client
+    tmp_path: Path, broker_settings: dict[str, str], http: httpx.Client
 ) -> None:
     data_dir = tmp_path / "data"
-    # A short lease, so the lost job is found again quickly.
-    settings = {**redis_settings, "MEDIA_LEASE": "2", "RECOVERY_INTERVAL": "0.5"}
+    # A short lease, so the lost job is found again quickly. (RabbitMQ hands the dead worker's message
+    # to the next one at once; the lease still held then makes that attempt wait for the sweep.)
+    settings = {**broker_settings, "MEDIA_LEASE": "2", "RECOVERY_INTERVAL": "0.5"}
     server = start_server(data_dir, settings)
     slow_worker = start_process(
         ["worker"], process_env(data_dir, {**settings, "MEDIA_PROCESSING_DELAY": "4"}), data_dir / "slow.log"

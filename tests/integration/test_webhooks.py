@@ -53,12 +53,11 @@ def _deliveries(http: httpx.Client, server: Server, token: str, **params: str) -
     return response.json()["items"]
 
 
-@pytest.mark.redis
 def test_every_event_arrives_signed_in_order_through_failures_downtime_and_a_killed_worker(
-    tmp_path: Path, http: httpx.Client, receiver: Receiver, redis_settings: dict[str, str]
+    tmp_path: Path, http: httpx.Client, receiver: Receiver, broker_settings: dict[str, str]
 ) -> None:
     data_dir = tmp_path / "data"
-    settings = {**redis_settings, **CHECKED, **FAST_RETRIES, "WEBHOOK_URLS": receiver.url}
+    settings = {**broker_settings, **CHECKED, **FAST_RETRIES, "WEBHOOK_URLS": receiver.url}
     receiver.stall_type, receiver.stall_seconds = "asset.deleted", 4.0
     started = time.monotonic()
     server = start_server(data_dir, settings)

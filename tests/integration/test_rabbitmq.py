@@ -1,0 +1,124 @@
+"""Scaled out on RabbitMQ (``BROKER_URL=amqp://...``): the server only enqueues, ``tusmedia worker``
+processes do the work, and nothing of ours holds a message long enough to meet RabbitMQ's
+``consumer_timeout``. The pipeline's retries, a killed worker and webhook deliveries run on both brokers
+in their own modules (``broker_settings``)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.access import CHECKED, bearer, make_token
+from tests.integration.conftest import rabbitmq_messages_ready
+from tests.servers import TESTDATA_MEDIA, process_env, start_process, start_server, upload_bytes, wait_for_asset
+from tests.webhook_receiver import FAST_RETRIES, Receiver
+
+
+def _worker_log_after_exit(data_dir: Path, settings: dict[str, str]) -> tuple[int, str]:
+    worker = start_process(["worker"], process_env(data_dir, settings), data_dir / "refused.log")
+    return worker.process.wait(30), worker.log()
+
+
+def test_the_server_only_enqueues_on_rabbitmq_and_a_worker_makes_the_asset_ready(
+    tmp_path: Path, rabbitmq_settings: dict[str, str], http: httpx.Client
+) -> None:
+    data_dir = tmp_path / "data"
+    server = start_server(data_dir, rabbitmq_settings)
+    worker = None
+    try:
+        upload_id = upload_bytes(http, server, (TESTDATA_MEDIA / "portrait_orientation_6.jpg").read_bytes())
+        time.sleep(1.5)
+        assert http.get(f"{server.base_url}/api/assets/{upload_id}").json()["status"] == "queued"
+        assert rabbitmq_messages_ready(f"{rabbitmq_settings['QUEUE_NAMESPACE']}.media") == 1
+
+        worker = start_process(["worker"], process_env(data_dir, rabbitmq_settings), data_dir / "worker.log")
+        asset = wait_for_asset(http, server, upload_id)
+        ready_after = rabbitmq_messages_ready(f"{rabbitmq_settings['QUEUE_NAMESPACE']}.media")
+    finally:
+        if worker is not None:
+            assert worker.stop() == 0, worker.log()
+        server.stop()
+
+    assert asset["status"] == "ready", asset["error"]
+    assert (asset["width"], asset["height"]) == (480, 640)
+    assert ready_after == 0
+
+
+def test_a_worker_takes_a_message_from_rabbitmq_only_when_a_thread_is_free_for_it(
+    tmp_path: Path, rabbitmq_settings: dict[str, str], http: httpx.Client
+) -> None:
+    # Prefetched messages wait unacknowledged behind the running jobs, and RabbitMQ takes back a
+    # message held past consumer_timeout: so none is taken before a thread can start on it.
+    data_dir = tmp_path / "data"
+    settings = {**rabbitmq_settings, "MEDIA_WORKER_CONCURRENCY": "1"}
+    server = start_server(data_dir, settings)
+    worker = start_process(
+        ["worker"], process_env(data_dir, {**settings, "MEDIA_PROCESSING_DELAY": "3"}), data_dir / "worker.log"
+    )
+    try:
+        photo = (TESTDATA_MEDIA / "hopper.jpg").read_bytes()
+        ids = [upload_bytes(http, server, photo, f"photo-{n}.jpg") for n in range(3)]
+        assert wait_for_asset(http, server, ids[0], ("processing",), timeout=20)["status"] == "processing"
+        waiting_while_one_runs = rabbitmq_messages_ready(f"{settings['QUEUE_NAMESPACE']}.media")
+        statuses = [wait_for_asset(http, server, upload_id, timeout=40)["status"] for upload_id in ids]
+    finally:
+        worker.stop()
+        server.stop()
+
+    assert waiting_while_one_runs == 2, "the two jobs no thread is free for stay in RabbitMQ"
+    assert statuses == ["ready", "ready", "ready"]
+
+
+def test_a_worker_refuses_a_job_time_limit_that_could_outlast_rabbitmqs_consumer_timeout(
+    tmp_path: Path, rabbitmq_settings: dict[str, str]
+) -> None:
+    too_long = {**rabbitmq_settings, "MEDIA_JOB_TIME_LIMIT": "1800"}  # plus the 60 s backstop > 30 min
+    code, log = _worker_log_after_exit(tmp_path, too_long)
+    assert code == 2
+    assert "RABBITMQ_CONSUMER_TIMEOUT (1800 s)" in log and "MEDIA_JOB_TIME_LIMIT" in log
+
+    # Told that the RabbitMQ server's timeout is longer, the same limit is fine.
+    allowed = start_process(
+        ["worker"], process_env(tmp_path, {**too_long, "RABBITMQ_CONSUMER_TIMEOUT": "7200"}), tmp_path / "ok.log"
+    )
+    try:
+        time.sleep(3)
+        assert allowed.process.poll() is None, allowed.log()
+    finally:
+        assert allowed.stop() == 0, allowed.log()
+
+
+def test_a_webhook_retry_due_later_than_rabbitmq_may_hold_a_message_is_left_to_the_recovery_sweep(
+    tmp_path: Path, rabbitmq_settings: dict[str, str], http: httpx.Client
+) -> None:
+    receiver = Receiver(failures=1)
+    receiver.start()
+    data_dir = tmp_path / "data"
+    # The first retry is due in 700 s: longer than a delayed message may wait on RabbitMQ (600 s).
+    settings = {**rabbitmq_settings, **CHECKED, **FAST_RETRIES, "WEBHOOK_URLS": receiver.url}
+    settings.update(WEBHOOK_MIN_BACKOFF="700", WEBHOOK_MAX_BACKOFF="700")
+    server = start_server(data_dir, settings)
+    worker = start_process(["worker"], process_env(data_dir, {**settings, "LOG_LEVEL": "info"}), data_dir / "w.log")
+    try:
+        http.headers.update(bearer(make_token(data_dir, "alice")))
+        upload_bytes(http, server, (TESTDATA_MEDIA / "hopper.jpg").read_bytes())
+        root = bearer(make_token(data_dir, "root", admin=True))
+        deadline = time.monotonic() + 20
+        refused: list[dict] = []
+        while time.monotonic() < deadline and not refused:
+            listed = http.get(f"{server.base_url}/api/webhooks/deliveries", headers=root).json()["items"]
+            refused = [delivery for delivery in listed if delivery["last_status_code"] == 500]
+            time.sleep(0.2)
+        time.sleep(1)  # after the refusal, the worker would have sent its delayed message by now
+    finally:
+        # A stopped worker gives back what it holds: a delayed message would be waiting in the queue.
+        assert worker.stop() == 0, worker.log()
+        server.stop()
+        receiver.stop()
+    delayed = rabbitmq_messages_ready(f"{settings['QUEUE_NAMESPACE']}.webhooks.DQ")
+
+    assert refused and refused[0]["status"] == "pending", "the refused delivery waits for its time"
+    assert delayed == 0, "no delayed message was left with RabbitMQ for the retry"
+    assert "is due in 700 s: the recovery sweep sends it" in worker.log()
