@@ -14,7 +14,7 @@ from databases import Database
 from app.db import open_database, prepared, queries, stats
 from app.db.atomic import Statements, run_atomically
 from app.db.migrations import migrate
-from app.db.sqlite_backend import SHARED_CONNECTIONS
+from app.db.sqlite_pools import SHARED_CONNECTIONS
 from app.db.tables import uploads
 from app.vocabulary import AssetStatus, UploadInfo, new_upload_id
 
