@@ -35,8 +35,11 @@ def on_postgres() -> bool:
 
 def database_url_for(data_dir: Path) -> str | None:
     """The ``DATABASE_URL`` for a process on ``data_dir``; None for the SQLite default."""
-    if not on_postgres():
-        return None
+    return postgres_database_for(data_dir) if on_postgres() else None
+
+
+def postgres_database_for(data_dir: Path) -> str:
+    """A PostgreSQL database of ``data_dir``'s own, on any run: for tests of a PostgreSQL deployment."""
     # The run's pid in the name: a run cleans up its own, and those of runs no longer alive, never
     # another's that is still going.
     name = f"{DATABASE_PREFIX}{os.getpid()}_{hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:20]}"
@@ -73,7 +76,7 @@ def everything_stored(data_dir: Path) -> bytes:
 
 def drop_run_databases() -> None:
     """The databases this run made, and those left by runs that were killed before they could drop theirs."""
-    if on_postgres():
+    if on_postgres() or _created:
         _run_admin([], drop_prefix=DATABASE_PREFIX)
         _created.clear()
 

@@ -92,9 +92,11 @@ def start_process(arguments: list[str], env: dict[str, str], log_path: Path, cwd
     return RunningProcess(process, log_path)
 
 
-def start_server(data_dir: Path, overrides: dict[str, str] | None = None, cwd: Path = REPO_ROOT) -> Server:
+def start_server(
+    data_dir: Path, overrides: dict[str, str] | None = None, cwd: Path = REPO_ROOT, port: int | None = None
+) -> Server:
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     started = start_process(
         ["serve", "--port", str(port)], process_env(data_dir, overrides), data_dir / f"server-{port}.log", cwd
     )

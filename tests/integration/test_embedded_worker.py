@@ -42,8 +42,9 @@ def _wait_for_worker(server: Server, other_than: int | None = None, timeout: flo
 
 
 def test_jobs_run_in_one_child_of_the_server_which_loads_no_client_it_was_not_configured_for(
-    server: Server, http: httpx.Client
+    server_with: Callable[..., Server], http: httpx.Client
 ) -> None:
+    server = server_with(DATABASE="sqlite")  # the embedded defaults, whatever the run's database
     upload_id = upload_bytes(http, server, PHOTO, "hopper.jpg")
 
     asset = wait_for_asset(http, server, upload_id)
