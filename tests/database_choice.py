@@ -13,7 +13,7 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -72,6 +72,18 @@ def everything_stored(data_dir: Path) -> bytes:
         return [await connection.fetch(f'SELECT * FROM "{table["tablename"]}"') for table in tables]
 
     return repr([[tuple(row.values()) for row in rows] for rows in _on_postgres(url, dump)]).encode()
+
+
+@contextlib.contextmanager
+def sqlite_write_locked(data_dir: Path) -> Iterator[None]:
+    """Hold the SQLite database's write lock from another connection, as a long transaction would."""
+    connection = sqlite3.connect(data_dir / "tusmedia.db", isolation_level=None, timeout=10)
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        connection.execute("ROLLBACK")
+        connection.close()
 
 
 def drop_run_databases() -> None:

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import base64
 import signal
-import sqlite3
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 
+from tests.database_choice import sqlite_write_locked
 from tests.servers import (
     TESTDATA_MEDIA,
     TUS,
@@ -41,18 +40,6 @@ MEDIA_WORKER_CONCURRENCY = 2
 LOCKABLE = {"DATABASE": "sqlite", "SQLITE_BUSY_TIMEOUT": "0.3", "RECOVERY_INTERVAL": "3600"}
 
 
-@contextmanager
-def sqlite_write_locked(server: Server) -> Iterator[None]:
-    """Hold the database's write lock from another connection, as a long transaction would."""
-    connection = sqlite3.connect(server.data_dir / "tusmedia.db", isolation_level=None, timeout=10)
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    finally:
-        connection.execute("ROLLBACK")
-        connection.close()
-
-
 def _asset(http: httpx.Client, server: Server, upload_id: str) -> dict:
     response = http.get(f"{server.base_url}/api/assets/{upload_id}")
     assert response.status_code == 200, response.text
@@ -70,7 +57,7 @@ def _last_byte_while_locked(http: httpx.Client, server: Server) -> tuple[str, st
     )
     upload_id = location.rsplit("/", 1)[1]
     http.patch(location, headers={**TUS, **OCTETS, "Upload-Offset": "0"}, content=PHOTO[:1000])
-    with sqlite_write_locked(server):
+    with sqlite_write_locked(server.data_dir):
         response = http.patch(location, headers={**TUS, **OCTETS, "Upload-Offset": "1000"}, content=PHOTO[1000:])
         # The bytes are stored and the client's part is done, whatever the database said.
         assert (response.status_code, response.headers["Upload-Offset"]) == (204, str(len(PHOTO)))
@@ -136,7 +123,7 @@ def test_the_periodic_sweep_completes_an_upload_nobody_asks_about(
     location = create_upload(http, server, len(PHOTO))
     upload_id = location.rsplit("/", 1)[1]
 
-    with sqlite_write_locked(server):
+    with sqlite_write_locked(server.data_dir):
         response = http.patch(location, headers={**TUS, **OCTETS, "Upload-Offset": "0"}, content=PHOTO)
         assert response.status_code == 204
         time.sleep(1)  # sweeps run meanwhile and fail on the lock; they must try again
@@ -175,7 +162,7 @@ def test_a_result_the_database_refuses_is_retried_and_recorded_once(
     upload_id = upload_bytes(http, server, PHOTO, "hopper.jpg")
     assert wait_for_asset(http, server, upload_id, ("processing",))["status"] == "processing"
 
-    with sqlite_write_locked(server):
+    with sqlite_write_locked(server.data_dir):
         time.sleep(2.5)  # the job ends meanwhile: neither its result nor its lease can be written
     asset = wait_for_asset(http, server, upload_id, timeout=30)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from tests.access import CHECKED, bearer, make_token
+from tests.database_choice import sqlite_write_locked
 from tests.integration.conftest import rabbitmq_messages_ready
 from tests.servers import TESTDATA_MEDIA, process_env, start_process, start_server, upload_bytes, wait_for_asset
 from tests.webhook_receiver import FAST_RETRIES, Receiver
@@ -69,6 +70,34 @@ def test_a_worker_takes_a_message_from_rabbitmq_only_when_a_thread_is_free_for_i
 
     assert waiting_while_one_runs == 2, "the two jobs no thread is free for stay in RabbitMQ"
     assert statuses == ["ready", "ready", "ready"]
+
+
+def test_a_result_the_database_refuses_is_retried_through_rabbitmqs_delay_queue_and_recorded_once(
+    tmp_path: Path, rabbitmq_settings: dict[str, str], http: httpx.Client
+) -> None:
+    data_dir = tmp_path / "data"
+    # SQLite, so the test can hold its write lock: the worker's result and lease cannot be written.
+    settings = {**rabbitmq_settings, "DATABASE": "sqlite", "SQLITE_BUSY_TIMEOUT": "0.3", "MEDIA_LEASE": "1.5"}
+    settings["RECOVERY_INTERVAL"] = "0.3"
+    server = start_server(data_dir, settings)
+    worker_settings = {**settings, "MEDIA_PROCESSING_DELAY": "1", "LOG_LEVEL": "info"}
+    worker = start_process(["worker"], process_env(data_dir, worker_settings), data_dir / "worker.log")
+    try:
+        upload_id = upload_bytes(http, server, (TESTDATA_MEDIA / "hopper.jpg").read_bytes(), "hopper.jpg")
+        assert wait_for_asset(http, server, upload_id, ("processing",), timeout=20)["status"] == "processing"
+        with sqlite_write_locked(data_dir):
+            time.sleep(2.5)  # the job ends meanwhile
+        asset = wait_for_asset(http, server, upload_id, timeout=60)
+        time.sleep(2)  # a late retry must find nothing left to do
+        asset = http.get(f"{server.base_url}/api/assets/{upload_id}").json()
+    finally:
+        worker.stop()
+        server.stop()
+
+    assert asset["status"] == "ready", asset
+    assert [event["event"] for event in asset["events"]].count("ready") == 1
+    assert asset["attempts"] >= 2
+    assert "Retrying message" in worker.log(), "the failed attempt went back through the broker's delay queue"
 
 
 def test_a_worker_refuses_a_job_time_limit_that_could_outlast_rabbitmqs_consumer_timeout(
