@@ -12,13 +12,19 @@ every job at its lowered priority. Children are forked from a fork server that h
 processing code once. The upload's open file goes to the child as a file descriptor over the pipe,
 and results come back as plain tuples: the processing errors carry constructor arguments that
 pickling an exception would lose.
+
+A child dies with its fork server, and the fork server ends with the worker: a worker killed with
+SIGKILL leaves no child decoding on for nobody and writing into a folder no attempt owns.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import multiprocessing
 import os
+import signal
+import sys
 import time
 from dataclasses import dataclass
 from multiprocessing import reduction
@@ -189,8 +195,23 @@ def _outcome(answer: tuple[Any, ...]) -> ProcessingResult:
     raise TransientProcessingError(answer[1])
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """SIGKILL this process when its parent (the fork server) ends, on Linux; the fork server itself
+    exits when the worker that started it is gone."""
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(0)  # the parent ended before the request took effect
+
+
 def _serve_jobs(connection: Connection, niceness: int) -> None:
     """A child's life: jobs from the pipe, one at a time, until the parent closes it."""
+    _die_with_parent()
     from PIL import Image
 
     from workers.processing.pipeline import process_media_file

@@ -9,7 +9,6 @@ import asyncio
 import fnmatch
 import logging
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any, BinaryIO
 import dramatiq
 from databases import Database
 
+from app.assets.derivative_folders import asset_folder, remove_folders, retired_folder, scratch_folder
 from app.db import jobs, open_database, queries
 from app.db.migrations import migrate
 from app.observability.metrics import record_job
@@ -89,7 +89,7 @@ class MediaJobs:
         started = time.monotonic()
         # Each attempt writes into a folder of its own, swapped in on success: a reprocess replaces the
         # derivatives all at once, and a crash or a superseded attempt never leaves half a set.
-        scratch = self.settings.derivatives_dir / f".{upload_id}.attempt-{attempt}"
+        scratch = scratch_folder(self.settings.derivatives_dir, upload_id, attempt)
         try:
             with self.store.open(upload_id) as source:
                 result = await self._run_leased(database, upload_id, attempt, self._job(row, source, scratch))
@@ -105,7 +105,7 @@ class MediaJobs:
                 details=result.details,
                 derivatives=result.derivatives,
                 processing_time_ms=_ms_since(started),
-                while_held=lambda: _swap_in(scratch, self.settings.derivatives_dir / upload_id),
+                while_held=lambda: _swap_in(scratch, asset_folder(self.settings.derivatives_dir, upload_id)),
             )
         except LeaseLost:
             log.warning("process_media(%s): attempt %d lost its lease; its work is discarded", upload_id, attempt)
@@ -126,7 +126,8 @@ class MediaJobs:
             return
         finally:
             # One hand-off for both: the attempt's scratch folder, and the set it replaced if it succeeded.
-            await asyncio.to_thread(_remove_folders, scratch, _retired(self.settings.derivatives_dir / upload_id))
+            retired = retired_folder(asset_folder(self.settings.derivatives_dir, upload_id))
+            await asyncio.to_thread(remove_folders, scratch, retired)
         if recorded:
             log.info("process_media(%s): ready in %d ms", upload_id, _ms_since(started))
             record_job("ready", detected_type=result.detected_type, seconds=time.monotonic() - started)
@@ -231,22 +232,13 @@ def declare_actors(broker: dramatiq.Broker, settings: Settings) -> MediaActors:
 
 def _swap_in(new: Path, current: Path) -> None:
     """Put the ``new`` folder where ``current`` is, replacing it; the old one is left beside it, as
-    ``_retired(current)``, to be removed after the commit. Runs inside the row's change to ``ready`` (in the
+    ``retired_folder(current)``, to be removed after the commit. Runs inside the row's change to ``ready`` (in the
     database's thread on SQLite), so the folder is replaced if and only if the change commits."""
     if not new.exists():
         new.mkdir(parents=True)  # a file with no derivatives still gets its (empty) folder
     if current.exists():
-        os.replace(current, _retired(current))
+        os.replace(current, retired_folder(current))
     os.replace(new, current)
-
-
-def _retired(current: Path) -> Path:
-    return current.with_name(f".{current.name}.retired")
-
-
-def _remove_folders(*folders: Path) -> None:
-    for folder in folders:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _ms_since(started: float) -> int:

@@ -1,10 +1,12 @@
 """The recovery sweep: finish what a crash, a locked database or a lost message left half done.
 
-Two things can be left behind. An upload whose bytes are all stored but whose row never became
+Three things can be left behind. An upload whose bytes are all stored but whose row never became
 ``queued`` (the database refused the change, or the process died before committing it): the sweep
-completes it. And a row that no message will reach: finishing an upload commits ``queued`` before
+completes it. A row that no message will reach: finishing an upload commits ``queued`` before
 sending, so a crash in between, a broker that was down, or a worker killed mid-job leaves one. The
-sweep sends those again; the actor's conditional claim makes any duplicate harmless.
+sweep sends those again; the actor's conditional claim makes any duplicate harmless. And the folder
+a killed attempt was writing its derivatives into (``app.assets.derivative_folders``): the sweep
+removes it once the row shows that attempt is no longer the one processing the asset.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from datetime import timedelta
 
 from databases import Database
 
+from app.assets.derivative_folders import leftovers, remove_folders
 from app.assets.lifecycle import UploadLifecycle
 from app.clock import timestamp, utc_now
 from app.db import jobs, queries
 from app.storage import UploadNotFound, UploadStore
+from app.vocabulary import AssetStatus
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +50,7 @@ class Recovery:
         ``queued_for_seconds`` (all queued rows when None, as at start-up) and those whose
         processing lease expired."""
         await self.remove_debris(debris_older_than_seconds)
+        await self.remove_leftover_attempts()
         await self.complete_stored_uploads()
         await self.redispatch(queued_for_seconds)
         if self.resend_webhooks is not None:
@@ -58,6 +63,22 @@ class Recovery:
             await self.lifecycle.terminated(upload_id)
         if deleted:
             log.info("removed %d upload(s) whose deletion had been cut short", len(deleted))
+
+    async def remove_leftover_attempts(self) -> int:
+        """Remove the derivative folders of attempts that no longer own their asset (killed, superseded,
+        the asset gone) and retired sets a crash left; returns how many."""
+        found = await asyncio.to_thread(leftovers, self.lifecycle.derivatives_dir)
+        stale = []
+        for leftover in found:
+            row = await queries.get_upload(self.database, leftover.upload_id) if leftover.attempt is not None else None
+            # The folder of the attempt the row says is processing may still be written: it stays.
+            live = row is not None and row["status"] == AssetStatus.PROCESSING and row["attempts"] == leftover.attempt
+            if not live:
+                stale.append(leftover.path)
+        if stale:
+            await asyncio.to_thread(remove_folders, *stale)
+            log.info("removed %d derivative folder(s) left by attempts that no longer run", len(stale))
+        return len(stale)
 
     async def complete_stored_uploads(self) -> int:
         """Queue every ``uploading`` row whose upload has all its bytes; returns how many there were."""

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tests.servers import TESTDATA_MEDIA, Server, upload_bytes, wait_for_asset
+from tests.servers import TESTDATA_MEDIA, Server, derivatives_on_disk, upload_bytes, wait_for_asset
 
 PHOTO = (TESTDATA_MEDIA / "hopper.jpg").read_bytes()
 # Libraries a server on the embedded defaults has no use for: asyncpg (PostgreSQL) and cryptography
@@ -78,3 +78,8 @@ def test_a_killed_embedded_worker_is_started_again_and_its_job_is_not_lost(
     assert (resumed["status"], resumed["attempts"]) == ("ready", 2), resumed
     assert [worker.pid for worker in _embedded_workers(server)] == [second.pid]
     assert server.process.poll() is None, "the server itself kept serving"
+    # The killed attempt's folder goes with a sweep once the row has moved on to attempt 2.
+    deadline = time.monotonic() + 10
+    while derivatives_on_disk(server.data_dir, interrupted)[1] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert derivatives_on_disk(server.data_dir, interrupted) == (sorted(resumed["derivatives"]), [])

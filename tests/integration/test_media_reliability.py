@@ -137,8 +137,11 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_asset_is_processed_exactly_
     try:
         upload_id = upload_bytes(http, server, (TESTDATA_MEDIA / "hopper.jpg").read_bytes())
         assert wait_for_asset(http, server, upload_id, ("processing",), timeout=20)["status"] == "processing"
+        descendants = psutil.Process(slow_worker.process.pid).children(recursive=True)
         slow_worker.process.send_signal(signal.SIGKILL)
         slow_worker.process.wait(10)
+        # Its fork server and the processing child mid-job go with it (the job had seconds to run).
+        _, outliving = psutil.wait_procs(descendants, timeout=2)
 
         fresh_worker = start_process(["worker"], process_env(data_dir, settings), data_dir / "fresh.log")
         asset = wait_for_asset(http, server, upload_id, timeout=30)
@@ -155,8 +158,8 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_asset_is_processed_exactly_
     assert _events(asset).count("ready") == 1
     assert _events(asset).count("started") == 2
     assert asset["attempts"] == 2
-    # (The killed worker's scratch folder may stay: nothing sweeps the derivatives folder yet.)
-    assert derivatives_on_disk(data_dir, upload_id)[0] == sorted(asset["derivatives"])
+    assert len(descendants) >= 2 and outliving == [], "no process of the killed worker decodes on"
+    assert derivatives_on_disk(data_dir, upload_id) == (sorted(asset["derivatives"]), [])
 
 
 def test_the_same_message_sent_twice_through_redis_is_processed_once(
