@@ -13,18 +13,19 @@ processing code once. The upload's open file goes to the child as a file descrip
 and results come back as plain tuples: the processing errors carry constructor arguments that
 pickling an exception would lose.
 
-A child dies with its fork server, and the fork server ends with the worker: a worker killed with
-SIGKILL leaves no child decoding on for nobody and writing into a folder no attempt owns.
+A child ends the moment its worker's end of their socket pair closes, so a worker killed with
+SIGKILL leaves no child decoding on for nobody and writing into a folder no attempt owns. (Asking
+the kernel to kill children with their parent would not do: their parent is the fork server, which
+lives as long as any child holds its liveness pipe, as every child does.)
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import multiprocessing
 import os
-import signal
-import sys
+import select
+import threading
 import time
 from dataclasses import dataclass
 from multiprocessing import reduction
@@ -195,23 +196,25 @@ def _outcome(answer: tuple[Any, ...]) -> ProcessingResult:
     raise TransientProcessingError(answer[1])
 
 
-_PR_SET_PDEATHSIG = 1
+# A hang-up on the socket pair: the worker's end closed, however the worker ended.
+_HANG_UP = getattr(select, "POLLRDHUP", 0) | select.POLLHUP | select.POLLERR
 
 
-def _die_with_parent() -> None:
-    """SIGKILL this process when its parent (the fork server) ends, on Linux; the fork server itself
-    exits when the worker that started it is gone."""
-    if not sys.platform.startswith("linux"):
-        return
-    parent = os.getppid()
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(0)  # the parent ended before the request took effect
+def _exit_when_the_worker_is_gone(connection: Connection) -> None:
+    """Stop this child the moment the worker's end of the socket pair closes (a worker killed with
+    SIGKILL closes it too), whatever job it is in the middle of. Only a hang-up is waited for: the
+    jobs themselves are the main thread's to read."""
+    poller = select.poll()
+    poller.register(connection.fileno(), _HANG_UP)
+    while True:
+        for _, events in poller.poll():
+            if events & _HANG_UP:
+                os._exit(0)
 
 
 def _serve_jobs(connection: Connection, niceness: int) -> None:
     """A child's life: jobs from the pipe, one at a time, until the parent closes it."""
-    _die_with_parent()
+    threading.Thread(target=_exit_when_the_worker_is_gone, args=(connection,), daemon=True).start()
     from PIL import Image
 
     from workers.processing.pipeline import process_media_file

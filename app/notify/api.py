@@ -96,7 +96,10 @@ class NotifyApi:
         if upload_id is not None:
             query = f"{urlencode({'asset': upload_id})}&{query}"
         base = public_base_url(request, self.trust_proxy_headers)
-        return JSONResponse({"url": f"{base}{path}?{query}"})
+        # Where the stream stands now: a page that loads its list after this and then opens the stream
+        # with it as Last-Event-ID misses nothing committed in between.
+        position = await latest_event_id(self.database)
+        return JSONResponse({"url": f"{base}{path}?{query}", "last_event_id": str(position)})
 
     async def list_deliveries(self, request: Request) -> Response:
         require_admin(await identify(request))

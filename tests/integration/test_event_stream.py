@@ -13,7 +13,15 @@ import httpx
 import pytest
 
 from tests.access import CHECKED, bearer, make_token
-from tests.servers import TESTDATA_MEDIA, TUS, create_upload, process_env, start_process, start_server
+from tests.servers import (
+    TESTDATA_MEDIA,
+    TUS,
+    create_upload,
+    process_env,
+    start_process,
+    start_server,
+    wait_for_asset,
+)
 
 HEARTBEAT = {"EVENT_STREAM_HEARTBEAT": "1"}
 
@@ -156,3 +164,29 @@ def test_each_user_streams_only_their_own_assets_and_a_signed_link_needs_no_head
     assert refused.status_code == 404, "another user's asset is not found, as elsewhere"
     assert anonymous.status_code == 401
     assert malformed.status_code == 400
+
+
+def test_a_stream_opened_from_the_links_position_has_everything_that_happened_since_the_link(
+    tmp_path: Path, http: httpx.Client
+) -> None:
+    data_dir = tmp_path / "data"
+    server = start_server(data_dir, {**CHECKED, **HEARTBEAT})
+    try:
+        alice = make_token(data_dir, "alice")
+        link = http.get(f"{server.base_url}/api/events/link", headers=bearer(alice)).json()
+        # Between the link and the stream: a whole upload, processed (a page loading its list).
+        location = create_upload(http, server, 4, **bearer(alice))
+        _patch_all(http, location, b"ali!", **bearer(alice))
+        upload_id = location.rsplit("/", 1)[1]
+        wait_for_asset(http, server, upload_id, headers=bearer(alice))
+        headerless = httpx.Client()
+        late = Subscription(headerless, f"{link['url']}&last_event_id={link['last_event_id']}")
+        saw = late.until("ready", 20)
+        late.close()
+        headerless.close()
+    finally:
+        server.stop()
+
+    assert link["last_event_id"].isdigit()
+    assert [m.event for m in saw] == ["created", "received", "queued", "started", "ready"]
+    assert {m.data["asset_id"] for m in saw} == {upload_id}

@@ -122,6 +122,35 @@ def test_reprocess_refuses_without_ids_or_failed(tmp_path: Path) -> None:
     assert "--failed" in result.stderr
 
 
+def _descendants_once_a_child_processes(pid: int, timeout: float = 10) -> list[psutil.Process]:
+    """The worker's processes once its job runs in a processing child (forked by the fork server, so
+    a grandchild): the row says ``processing`` from the claim, a moment before the child exists."""
+    deadline = time.monotonic() + timeout
+    while True:
+        descendants = psutil.Process(pid).children(recursive=True)
+        pids = {process.pid for process in descendants}
+        if any(process.ppid() in pids for process in descendants) or time.monotonic() > deadline:
+            return descendants
+        time.sleep(0.05)
+
+
+def _running_after(processes: list[psutil.Process], seconds: float) -> list[psutil.Process]:
+    """Those still running after ``seconds``. A dead one no parent has reaped yet (a zombie: an orphan
+    handed to a PID 1 that reaps slowly) runs nothing."""
+    deadline = time.monotonic() + seconds
+    while True:
+        running = []
+        for process in processes:
+            try:
+                if process.status() != psutil.STATUS_ZOMBIE:
+                    running.append(process)
+            except psutil.NoSuchProcess:
+                pass
+        if not running or time.monotonic() > deadline:
+            return running
+        time.sleep(0.05)
+
+
 def test_a_worker_killed_mid_job_is_replaced_and_the_asset_is_processed_exactly_once(
     tmp_path: Path, broker_settings: dict[str, str], http: httpx.Client
 ) -> None:
@@ -137,11 +166,11 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_asset_is_processed_exactly_
     try:
         upload_id = upload_bytes(http, server, (TESTDATA_MEDIA / "hopper.jpg").read_bytes())
         assert wait_for_asset(http, server, upload_id, ("processing",), timeout=20)["status"] == "processing"
-        descendants = psutil.Process(slow_worker.process.pid).children(recursive=True)
+        descendants = _descendants_once_a_child_processes(slow_worker.process.pid)
         slow_worker.process.send_signal(signal.SIGKILL)
         slow_worker.process.wait(10)
         # Its fork server and the processing child mid-job go with it (the job had seconds to run).
-        _, outliving = psutil.wait_procs(descendants, timeout=2)
+        outliving = _running_after(descendants, 2)
 
         fresh_worker = start_process(["worker"], process_env(data_dir, settings), data_dir / "fresh.log")
         asset = wait_for_asset(http, server, upload_id, timeout=30)
@@ -158,7 +187,7 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_asset_is_processed_exactly_
     assert _events(asset).count("ready") == 1
     assert _events(asset).count("started") == 2
     assert asset["attempts"] == 2
-    assert len(descendants) >= 2 and outliving == [], "no process of the killed worker decodes on"
+    assert len(descendants) >= 3 and outliving == [], "no process of the killed worker decodes on"
     assert derivatives_on_disk(data_dir, upload_id) == (sorted(asset["derivatives"]), [])
 
 

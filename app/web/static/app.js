@@ -20,8 +20,7 @@ async function signIn(token) {
   library.onChange = () => {
     if (me.is_admin) admin.changed();
   };
-  await library.reload();
-  await library.listen();
+  await library.start();
   await unfinished.refresh();
   if (me.is_admin) await admin.start();
   $("files").focus();

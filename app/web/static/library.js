@@ -165,6 +165,15 @@ export const library = {
     this.onChange();
   },
 
+  // The stream's position first, then the list, then the stream from that position: an asset that
+  // changes in between is in the list or in the stream, never in neither.
+  async start() {
+    const { last_event_id: position } = await api("/api/events/link");
+    this.lastEventId = position;
+    await this.reload();
+    await this.listen();
+  },
+
   // One stream for the whole library, through a signed link (an EventSource cannot send a header).
   async listen() {
     this.stop();
