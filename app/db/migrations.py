@@ -7,6 +7,9 @@ changes once released; a change to the schema is a new entry at the end of ``MIG
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+
 from databases import Database
 
 from app.db import is_sqlite
@@ -124,12 +127,30 @@ MIGRATIONS: list[list[Statement]] = [
 ]
 
 
+# Switching a new file to WAL needs it alone for a moment, and SQLite answers "database is locked" at
+# once instead of waiting in its busy handler when another process is switching it too (a server and
+# a worker started together on a fresh file): so the switch is tried again, a bounded number of times.
+_WAL_ATTEMPTS = 50
+_WAL_RETRY_SECONDS = 0.1
+
+
+async def _use_wal(database: Database) -> None:
+    """WAL lets the server write while workers read; it is a property of the file, kept once set."""
+    for attempt in range(1, _WAL_ATTEMPTS + 1):
+        try:
+            await database.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == _WAL_ATTEMPTS:
+                raise
+            await asyncio.sleep(_WAL_RETRY_SECONDS)
+
+
 async def migrate(database: Database) -> int:
     """Bring the schema up to date; returns the version it is at. Safe when processes race to it."""
     sqlite = is_sqlite(database)
     if sqlite:
-        # WAL lets the server write while workers read; it is a property of the file, kept once set.
-        await database.execute("PRAGMA journal_mode=WAL")
+        await _use_wal(database)
         # Before the transaction: inside it, this read would start a snapshot that a racing writer's
         # commit makes stale, and the write below would then fail at once instead of waiting.
         await database.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
