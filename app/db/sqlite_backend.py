@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from databases.backends.common.records import Record, Row, create_column_maps
@@ -45,6 +46,27 @@ from app.db.sqlite_threads import (
     script_in_savepoint,
 )
 from app.db.statement_cache import StatementCache, sqlite_arguments
+
+
+def _prepared_job(
+    prepared: Prepared, values: dict[str, Any], dialect: Dialect, write_gate: WriterGate | None
+) -> tuple[str, list[Any], WriterGate | None]:
+    """``run_statement``'s arguments after the connection: the SQL, its values, and the gate if it writes
+    (``write_gate`` is None where the caller's transaction holds the gate already)."""
+    text = prepared.text_for(dialect, numbered=False)
+    return text.sql, prepared.arguments(text, values), write_gate if text.writes else None
+
+
+async def _abandonable(hand_off: Callable[..., Awaitable[Any]], function: Any, *args: Any) -> Any:
+    """``hand_off(function, *args, abandoned)``. A caller cancelled while it waits stops waiting at once,
+    but the hand-off still runs in the connection's thread: there it finds ``abandoned`` set and writes
+    nothing. Only a script already running when the caller gave up commits."""
+    abandoned = threading.Event()
+    try:
+        return await hand_off(function, *args, abandoned)
+    except asyncio.CancelledError:
+        abandoned.set()
+        raise
 
 
 class GatedSQLiteConnection(SQLiteConnection):
@@ -74,8 +96,7 @@ class GatedSQLiteConnection(SQLiteConnection):
                 compiled._loose_column_name_matching,
             )
         writes = bool(getattr(compiled, "isinsert", False) or compiled.isupdate or compiled.isdelete)
-        gate = self._gate_for(writes)
-        outcome = await self._connection._execute(run_statement, self._connection._conn, compiled.string, args, gate)
+        outcome = await self._hand_off(run_statement, compiled.string, args, self._gate_for(writes))
         return outcome, result_columns, CompilationContext(context)
 
     def _gate_for(self, writes: bool) -> WriterGate | None:
@@ -104,27 +125,20 @@ class GatedSQLiteConnection(SQLiteConnection):
         return outcome.rowcount if outcome.lastrowid == 0 else outcome.lastrowid
 
     async def run_prepared(self, prepared: Prepared, values: dict[str, Any]) -> list[dict[str, Any]]:
-        assert self._connection is not None, "Connection is not acquired"
-        text = prepared.text_for(self._dialect, numbered=False)
-        gate = self._gate_for(text.writes)
-        args = prepared.arguments(text, values)
-        outcome = await self._connection._execute(run_statement, self._connection._conn, text.sql, args, gate)
+        job = _prepared_job(prepared, values, self._dialect, self._gate_for(writes=True))
+        outcome = await self._hand_off(run_statement, *job)
         return as_dicts(outcome.description, outcome.rows)
 
     async def run_script(self, script: Script[Any], args: tuple[Any, ...]) -> Any:
         """The whole script in one hand-off to the connection's thread (see ``app.db.atomic``)."""
+        if self.holds_gate:
+            return await _abandonable(self._hand_off, script_in_savepoint, self._dialect, script, args)
+        return await _abandonable(self._hand_off, script_atomically, self.gate, self._dialect, script, args)
+
+    async def _hand_off(self, function: Any, *args: Any) -> Any:
         raw = self._connection
         assert raw is not None, "Connection is not acquired"
-        # A cancelled caller stops waiting at once, but the hand-off still runs in the thread: there it
-        # finds this set and writes nothing. Only a script already running when the caller gave up commits.
-        abandoned = threading.Event()
-        try:
-            if self.holds_gate:
-                return await raw._execute(script_in_savepoint, raw._conn, self._dialect, script, args, abandoned)
-            return await raw._execute(script_atomically, raw._conn, self.gate, self._dialect, script, args, abandoned)
-        except asyncio.CancelledError:
-            abandoned.set()
-            raise
+        return await raw._execute(function, raw._conn, *args)
 
     def transaction(self) -> TransactionBackend:
         return GatedSQLiteTransaction(self)
@@ -175,9 +189,7 @@ class GatedSQLiteTransaction(TransactionBackend):
         await self._in_thread(run_statement, sql, [], None)
 
     async def _in_thread(self, function: Any, *args: Any) -> Any:
-        raw = self._connection._connection
-        assert raw is not None, "Connection is not acquired"
-        return await raw._execute(function, raw._conn, *args)
+        return await self._connection._hand_off(function, *args)
 
 
 class ReusingSQLiteBackend(SQLiteBackend):
@@ -196,18 +208,12 @@ class ReusingSQLiteBackend(SQLiteBackend):
     # of ``databases``' per-call connection object, its three locks and the hand-off that releases it.
 
     async def fetch_prepared(self, prepared: Prepared, values: dict[str, Any]) -> list[dict[str, Any]]:
-        text = prepared.text_for(self._dialect, numbered=False)
-        gate = self.kept.gate if text.writes else None
-        outcome: Outcome = await self.shared.run(run_statement, text.sql, prepared.arguments(text, values), gate)
+        job = _prepared_job(prepared, values, self._dialect, self.kept.gate)
+        outcome: Outcome = await self.shared.run(run_statement, *job)
         return as_dicts(outcome.description, outcome.rows)
 
     async def run_script(self, script: Script[Any], args: tuple[Any, ...]) -> Any:
-        abandoned = threading.Event()
-        try:
-            return await self.shared.run(script_atomically, self.kept.gate, self._dialect, script, args, abandoned)
-        except asyncio.CancelledError:
-            abandoned.set()  # see GatedSQLiteConnection.run_script
-            raise
+        return await _abandonable(self.shared.run, script_atomically, self.kept.gate, self._dialect, script, args)
 
     async def disconnect(self) -> None:
         # Not the parent's: it only drops a reference its own pool keeps for in-memory databases.

@@ -71,8 +71,8 @@ class SharedConnections:
         self._opening = asyncio.Lock()
 
     async def run(self, function: Any, *args: Any) -> Any:
-        index = self._least_busy()
-        if index is None or (self._waiting[index] and len(self.connections) < self.size):
+        index = self._usable()
+        if index is None:
             index = await self._open_one()
         connection = self.connections[index]
         self._waiting[index] += 1
@@ -82,15 +82,19 @@ class SharedConnections:
             # A cancelled caller's job may still run; it ends its own transaction, like any other.
             self._waiting[index] -= 1
 
-    def _least_busy(self) -> int | None:
+    def _usable(self) -> int | None:
+        """The least busy connection; None while there is none, or all are busy and one more may open."""
         if not self.connections:
             return None
-        return min(range(len(self._waiting)), key=self._waiting.__getitem__)
+        index = min(range(len(self._waiting)), key=self._waiting.__getitem__)
+        if self._waiting[index] and len(self.connections) < self.size:
+            return None
+        return index
 
     async def _open_one(self) -> int:
         async with self._opening:
-            index = self._least_busy()
-            if index is not None and (not self._waiting[index] or len(self.connections) >= self.size):
+            index = self._usable()
+            if index is not None:
                 return index  # another caller opened one while this one waited
             self.connections.append(await self.pool.open())
             self._waiting.append(0)

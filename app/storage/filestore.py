@@ -76,12 +76,10 @@ class FileStore:
             os.close(fd)  # closing the descriptor releases the lock, also when the process dies
 
     def _data_path(self, upload_id: str) -> Path:
-        if not is_valid_upload_id(upload_id):
-            raise UploadNotFound(upload_id)
-        return self.directory / upload_id
+        return Path(self._data_file(upload_id))
 
     def _info_path(self, upload_id: str) -> Path:
-        return self._data_path(upload_id).with_suffix(".info")
+        return Path(self._info_file(upload_id))
 
     def _data_file(self, upload_id: str) -> str:
         if not is_valid_upload_id(upload_id):
