@@ -129,11 +129,12 @@ def _worker(settings: Settings, arguments: argparse.Namespace) -> int:
     from workers.media import TIME_LIMIT_BACKSTOP_SECONDS, declare_actors
     from workers.webhooks import declare_webhook_actors
 
-    problem = rabbitmq_job_problem(settings, settings.media_job_time_limit_seconds + TIME_LIMIT_BACKSTOP_SECONDS)
+    broker = create_broker(settings)  # connects only when first used
+    longest_job = settings.media_job_time_limit_seconds + TIME_LIMIT_BACKSTOP_SECONDS
+    problem = rabbitmq_job_problem(broker, settings, longest_job)
     if problem is not None:
         print(f"tusmedia worker: {problem}", file=sys.stderr)
         return 2
-    broker = create_broker(settings)
     actors = declare_actors(broker, settings)
     webhooks = declare_webhook_actors(broker, settings)
     metrics_server = serve_worker_metrics(settings, broker, (actors.process_media.queue_name,))

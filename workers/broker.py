@@ -83,10 +83,10 @@ def longest_delay_seconds(broker: dramatiq.Broker) -> float | None:
     return RABBITMQ_LONGEST_DELAY_SECONDS if is_rabbitmq_broker(broker) else None
 
 
-def rabbitmq_job_problem(settings: Settings, longest_job_seconds: float) -> str | None:
+def rabbitmq_job_problem(broker: dramatiq.Broker, settings: Settings, longest_job_seconds: float) -> str | None:
     """Why a worker must not start on RabbitMQ: a job that could hold its message past consumer_timeout."""
     timeout = settings.rabbitmq_consumer_timeout_seconds
-    if not settings.broker_url.startswith(("amqp://", "amqps://")) or longest_job_seconds < timeout:
+    if not is_rabbitmq_broker(broker) or longest_job_seconds < timeout:
         return None
     return (
         f"a media job may hold its RabbitMQ message for {longest_job_seconds:g} s (MEDIA_JOB_TIME_LIMIT and its "

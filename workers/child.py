@@ -196,20 +196,15 @@ def _outcome(answer: tuple[Any, ...]) -> ProcessingResult:
     raise TransientProcessingError(answer[1])
 
 
-# A hang-up on the socket pair: the worker's end closed, however the worker ended.
-_HANG_UP = getattr(select, "POLLRDHUP", 0) | select.POLLHUP | select.POLLERR
-
-
 def _exit_when_the_worker_is_gone(connection: Connection) -> None:
     """Stop this child the moment the worker's end of the socket pair closes (a worker killed with
-    SIGKILL closes it too), whatever job it is in the middle of. Only a hang-up is waited for: the
-    jobs themselves are the main thread's to read."""
+    SIGKILL closes it too), whatever job it is in the middle of. Only a hang-up is asked for (the jobs
+    themselves are the main thread's to read), so whatever the poll reports (a hang-up, an error, the
+    descriptor gone) means this child has no one left to work for."""
     poller = select.poll()
-    poller.register(connection.fileno(), _HANG_UP)
-    while True:
-        for _, events in poller.poll():
-            if events & _HANG_UP:
-                os._exit(0)
+    poller.register(connection.fileno(), getattr(select, "POLLRDHUP", 0))  # POLLHUP/ERR/NVAL always come
+    poller.poll()
+    os._exit(0)
 
 
 def _serve_jobs(connection: Connection, niceness: int) -> None:

@@ -47,15 +47,11 @@ def leftovers(derivatives_dir: Path) -> list[Leftover]:
     except FileNotFoundError:
         return []
     for entry in entries:
-        scratch, retired = _SCRATCH.fullmatch(entry.name), _RETIRED.fullmatch(entry.name)
-        if scratch is None and retired is None:
+        named = _SCRATCH.fullmatch(entry.name) or _RETIRED.fullmatch(entry.name)
+        if named is None or not entry.is_dir(follow_symlinks=False):
             continue
-        if not entry.is_dir(follow_symlinks=False):
-            continue
-        if scratch is not None:
-            found.append(Leftover(Path(entry.path), scratch["id"], int(scratch["attempt"])))
-        elif retired is not None:
-            found.append(Leftover(Path(entry.path), retired["id"], None))
+        attempt = named.groupdict().get("attempt")
+        found.append(Leftover(Path(entry.path), named["id"], None if attempt is None else int(attempt)))
     return found
 
 

@@ -16,8 +16,11 @@ import redis
 from databases import Database
 
 from app.db import open_database
+from app.observability.queues import queue_depths
+from config import load_settings
 from tests.conftest import REDIS_TEST_URL, require_service
 from tests.database_choice import POSTGRES_TEST_URL
+from workers.broker import create_broker
 
 
 def _redis_answers() -> bool:
@@ -49,13 +52,16 @@ def _rabbitmq_answers() -> bool:
     return True
 
 
-def rabbitmq_messages_ready(queue: str) -> int:
-    """Messages waiting in a RabbitMQ queue (not those delivered and unacknowledged)."""
-    connection = pika.BlockingConnection(pika.URLParameters(RABBITMQ_TEST_URL))
+def queue_depths_of(settings: dict[str, str], queue: str) -> tuple[int, int]:
+    """(waiting, delayed) messages of one of our queues (``media``, ``webhooks``) on the broker of
+    ``settings``, asked as the metrics ask (``queue_depths``): a message a worker holds is in neither."""
+    broker = create_broker(load_settings(env_file=None, environ=settings))
     try:
-        return int(connection.channel().queue_declare(queue, passive=True).method.message_count)
+        depths = queue_depths(broker, f"{settings['QUEUE_NAMESPACE']}.{queue}")
     finally:
-        connection.close()
+        broker.close()
+    assert depths is not None, "a broker that reports its depths"
+    return depths
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
-"""Scaled out on RabbitMQ (``BROKER_URL=amqp://...``): the server only enqueues, ``tusmedia worker``
-processes do the work, and nothing of ours holds a message long enough to meet RabbitMQ's
-``consumer_timeout``. The pipeline's retries, a killed worker and webhook deliveries run on both brokers
-in their own modules (``broker_settings``)."""
+"""Scaled out on RabbitMQ (``BROKER_URL=amqp://...``): nothing of ours holds a message long enough to
+meet RabbitMQ's ``consumer_timeout``, and a refused result is retried through its delay queue. The
+enqueue-only server, a killed worker and webhook deliveries run on both brokers in their own modules
+(``broker_settings``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import httpx
 
 from tests.access import CHECKED, bearer, make_token
 from tests.database_choice import sqlite_write_locked
-from tests.integration.conftest import rabbitmq_messages_ready
+from tests.integration.conftest import queue_depths_of
 from tests.servers import TESTDATA_MEDIA, process_env, start_process, start_server, upload_bytes, wait_for_asset
 from tests.webhook_receiver import FAST_RETRIES, Receiver
 
@@ -20,31 +20,6 @@ from tests.webhook_receiver import FAST_RETRIES, Receiver
 def _worker_log_after_exit(data_dir: Path, settings: dict[str, str]) -> tuple[int, str]:
     worker = start_process(["worker"], process_env(data_dir, settings), data_dir / "refused.log")
     return worker.process.wait(30), worker.log()
-
-
-def test_the_server_only_enqueues_on_rabbitmq_and_a_worker_makes_the_asset_ready(
-    tmp_path: Path, rabbitmq_settings: dict[str, str], http: httpx.Client
-) -> None:
-    data_dir = tmp_path / "data"
-    server = start_server(data_dir, rabbitmq_settings)
-    worker = None
-    try:
-        upload_id = upload_bytes(http, server, (TESTDATA_MEDIA / "portrait_orientation_6.jpg").read_bytes())
-        time.sleep(1.5)
-        assert http.get(f"{server.base_url}/api/assets/{upload_id}").json()["status"] == "queued"
-        assert rabbitmq_messages_ready(f"{rabbitmq_settings['QUEUE_NAMESPACE']}.media") == 1
-
-        worker = start_process(["worker"], process_env(data_dir, rabbitmq_settings), data_dir / "worker.log")
-        asset = wait_for_asset(http, server, upload_id)
-        ready_after = rabbitmq_messages_ready(f"{rabbitmq_settings['QUEUE_NAMESPACE']}.media")
-    finally:
-        if worker is not None:
-            assert worker.stop() == 0, worker.log()
-        server.stop()
-
-    assert asset["status"] == "ready", asset["error"]
-    assert (asset["width"], asset["height"]) == (480, 640)
-    assert ready_after == 0
 
 
 def test_a_worker_takes_a_message_from_rabbitmq_only_when_a_thread_is_free_for_it(
@@ -62,7 +37,7 @@ def test_a_worker_takes_a_message_from_rabbitmq_only_when_a_thread_is_free_for_i
         photo = (TESTDATA_MEDIA / "hopper.jpg").read_bytes()
         ids = [upload_bytes(http, server, photo, f"photo-{n}.jpg") for n in range(3)]
         assert wait_for_asset(http, server, ids[0], ("processing",), timeout=20)["status"] == "processing"
-        waiting_while_one_runs = rabbitmq_messages_ready(f"{settings['QUEUE_NAMESPACE']}.media")
+        waiting_while_one_runs, _ = queue_depths_of(settings, "media")
         statuses = [wait_for_asset(http, server, upload_id, timeout=40)["status"] for upload_id in ids]
     finally:
         worker.stop()
@@ -146,7 +121,7 @@ def test_a_webhook_retry_due_later_than_rabbitmq_may_hold_a_message_is_left_to_t
         assert worker.stop() == 0, worker.log()
         server.stop()
         receiver.stop()
-    delayed = rabbitmq_messages_ready(f"{settings['QUEUE_NAMESPACE']}.webhooks.DQ")
+    _, delayed = queue_depths_of(settings, "webhooks")
 
     assert refused and refused[0]["status"] == "pending", "the refused delivery waits for its time"
     assert delayed == 0, "no delayed message was left with RabbitMQ for the retry"

@@ -1,26 +1,19 @@
-"""Scaled out: the server only enqueues on Redis, and a separate ``tusmedia worker`` process does the work."""
+"""Scaled out: the server only enqueues (on Redis, and on RabbitMQ where ``broker_settings`` runs both),
+and a separate ``tusmedia worker`` process does the work."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 import redis
 from tusclient import client as tus_client
 
 from tests.conftest import REDIS_TEST_URL
-from tests.servers import TESTDATA_MEDIA, RunningProcess, Server, process_env, start_process, start_server, upload_bytes
+from tests.integration.conftest import queue_depths_of
+from tests.servers import TESTDATA_MEDIA, RunningProcess, process_env, start_process, start_server, upload_bytes
 from tests.servers import wait_for_asset as wait_for
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path, redis_settings: dict[str, str]) -> Iterator[Server]:
-    running = start_server(tmp_path / "data", redis_settings)
-    yield running
-    running.stop()
 
 
 def _start_worker(data_dir: Path, settings: dict[str, str]) -> RunningProcess:
@@ -28,29 +21,35 @@ def _start_worker(data_dir: Path, settings: dict[str, str]) -> RunningProcess:
 
 
 def test_server_only_enqueues_and_a_separate_worker_makes_the_asset_ready(
-    redis_server: Server, redis_settings: dict[str, str], http: httpx.Client
+    tmp_path: Path, broker_settings: dict[str, str], http: httpx.Client
 ) -> None:
-    with (TESTDATA_MEDIA / "portrait_orientation_6.jpg").open("rb") as stream:
-        uploader = tus_client.TusClient(redis_server.files_url).uploader(
-            file_stream=stream, chunk_size=2000, metadata={"filename": "portrait.jpg"}
-        )
-        uploader.upload()
-    upload_id = uploader.url.rsplit("/", 1)[1]
-
-    # With a broker configured the server runs no worker: the job waits in Redis.
-    time.sleep(1.5)
-    assert http.get(f"{redis_server.base_url}/api/assets/{upload_id}").json()["status"] == "queued"
-    assert redis.Redis.from_url(REDIS_TEST_URL).llen(f"dramatiq:{redis_settings['QUEUE_NAMESPACE']}.media") == 1
-
-    worker = _start_worker(redis_server.data_dir, redis_settings)
+    server = start_server(tmp_path / "data", broker_settings)
+    worker = None
     try:
-        asset = wait_for(http, redis_server, upload_id)
+        with (TESTDATA_MEDIA / "portrait_orientation_6.jpg").open("rb") as stream:
+            uploader = tus_client.TusClient(server.files_url).uploader(
+                file_stream=stream, chunk_size=2000, metadata={"filename": "portrait.jpg"}
+            )
+            uploader.upload()
+        upload_id = uploader.url.rsplit("/", 1)[1]
+
+        # With a broker configured the server runs no worker: the job waits in the broker.
+        time.sleep(1.5)
+        assert http.get(f"{server.base_url}/api/assets/{upload_id}").json()["status"] == "queued"
+        assert queue_depths_of(broker_settings, "media") == (1, 0)
+
+        worker = _start_worker(server.data_dir, broker_settings)
+        asset = wait_for(http, server, upload_id)
+        depths_after = queue_depths_of(broker_settings, "media")
     finally:
-        assert worker.stop() == 0, worker.log()
+        if worker is not None:
+            assert worker.stop() == 0, worker.log()
+        server.stop()
 
     assert asset["status"] == "ready", asset["error"]
     assert (asset["width"], asset["height"]) == (480, 640)
     assert set(asset["derivatives"]) == {"thumb_256.jpg", "thumb_1024.jpg", "web.jpg"}
+    assert depths_after == (0, 0)
 
 
 def test_worker_without_a_broker_refuses_to_start_with_a_reason(tmp_path: Path) -> None:

@@ -168,16 +168,17 @@ export const library = {
   // The stream's position first, then the list, then the stream from that position: an asset that
   // changes in between is in the list or in the stream, never in neither.
   async start() {
-    const { last_event_id: position } = await api("/api/events/link");
-    this.lastEventId = position;
+    const link = await api("/api/events/link");
+    this.lastEventId = link.last_event_id;
     await this.reload();
-    await this.listen();
+    await this.listen(link);
   },
 
-  // One stream for the whole library, through a signed link (an EventSource cannot send a header).
-  async listen() {
+  // One stream for the whole library, through a signed link (an EventSource cannot send a header);
+  // a new link is asked for unless the caller has a fresh one.
+  async listen(link = null) {
     this.stop();
-    let { url } = await api("/api/events/link");
+    let { url } = link ?? (await api("/api/events/link"));
     if (this.lastEventId != null) url += `${url.includes("?") ? "&" : "?"}last_event_id=${this.lastEventId}`;
     const events = new EventSource(url);
     this.events = events;
