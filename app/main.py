@@ -31,7 +31,8 @@ from app.notify.outbox import announce
 from app.notify.setup import build_notify
 from app.observability.metrics import LockMetrics
 from app.observability.setup import observability_routes, request_middleware
-from app.storage.filestore import FileStore
+from app.storage import UploadStore
+from app.storage.configured import upload_store
 from app.tus.context import TusContext, TusSettings
 from app.tus.errors import TusError, render_tus_error, tus_headers
 from app.tus.expiration import remove_expired_periodically
@@ -101,7 +102,7 @@ def upload_locks(settings: Settings) -> Locks:
     return local
 
 
-def tus_context(settings: Settings, store: FileStore, lifecycle: UploadLifecycle, locks: Locks) -> TusContext:
+def tus_context(settings: Settings, store: UploadStore, lifecycle: UploadLifecycle, locks: Locks) -> TusContext:
     return TusContext(
         store=store,
         events=lifecycle,
@@ -133,7 +134,7 @@ def cors_middleware(settings: Settings) -> Middleware:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
     database = open_database(settings.database_url, settings.sqlite_busy_timeout_seconds)
-    store = FileStore(settings.upload_dir)
+    store = upload_store(settings)
     broker = server_broker(settings)
     actors = declare_actors(broker, settings)
 
@@ -179,6 +180,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if not locks.shared:
             # In-process locks cannot see another process's requests: be the only server here.
             exclusive.enter_context(store.exclusive_use())
+        await store.start()
         await database.connect()
         worker = None
         background: list[asyncio.Task[None]] = []
@@ -217,6 +219,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await asyncio.to_thread(broker.close)
             # Last: an open SQLite connection owns a non-daemon thread that would keep the process alive.
             await database.disconnect()
+            await store.close()
             await locks.stop()
             exclusive.close()
 

@@ -9,7 +9,8 @@ from app.assets.lifecycle import Dispatch, UploadLifecycle
 from app.db import open_database, queries
 from app.db.migrations import migrate
 from app.main import OFFSET_RECORD_INTERVAL_SECONDS, tus_context, upload_locks
-from app.storage.filestore import FileStore
+from app.storage import UploadStore
+from app.storage.configured import upload_store
 from app.tus.expiration import remove_expired
 from app.tus.locks import Locks
 from config import Settings
@@ -22,19 +23,22 @@ async def clean_up_expired(settings: Settings) -> list[str]:
 
     With Redis it takes the same upload locks as the servers. Without, the server's locks live in its
     own process, where this one cannot see them, so it takes the server's own hold on the upload
-    directory instead (``FileStore.exclusive_use``): beside a running server it raises
+    directory instead (``UploadStore.exclusive_use``): beside a running server it raises
     ``DirectoryInUse`` before touching anything.
     """
-    store = FileStore(settings.upload_dir)
+    store = upload_store(settings)
     locks = upload_locks(settings)
-    with contextlib.ExitStack() as exclusive:
-        if not locks.shared:
-            store.prepare()
-            exclusive.enter_context(store.exclusive_use())
-        return await _remove_expired(settings, store, locks)
+    await store.start()
+    try:
+        with contextlib.ExitStack() as exclusive:
+            if not locks.shared:
+                exclusive.enter_context(store.exclusive_use())
+            return await _remove_expired(settings, store, locks)
+    finally:
+        await store.close()
 
 
-async def _remove_expired(settings: Settings, store: FileStore, locks: Locks) -> list[str]:
+async def _remove_expired(settings: Settings, store: UploadStore, locks: Locks) -> list[str]:
     database = open_database(settings.database_url)
     await database.connect()
     try:

@@ -25,6 +25,11 @@ class Settings:
     upload_dir: Path = Path("data/uploads")
     derivatives_dir: Path = Path("data/derivatives")
     database_url: str = "sqlite:///data/tusmedia.db"
+    s3_bucket: str = ""
+    s3_endpoint_url: str = ""
+    s3_prefix: str = ""
+    s3_region: str = ""
+    s3_part_size: int = 8 * MIB
     sqlite_busy_timeout_seconds: float = 30.0
     tus_base_path: str = "/files/"
     max_file_size: int = 500 * MIB
@@ -93,6 +98,16 @@ class Settings:
         return bool(self.jwt_secret or self.jwt_public_key)
 
     @property
+    def uses_s3(self) -> bool:
+        """Upload bytes in an S3-compatible bucket instead of UPLOAD_DIR."""
+        return bool(self.s3_bucket)
+
+    @property
+    def spool_dir(self) -> Path:
+        """Where S3 parts are gathered on local disk before they are sent."""
+        return self.data_dir / "spool"
+
+    @property
     def embedded_worker(self) -> bool:
         """With no broker configured, the server runs the media and webhook actors itself, in a child
         process (``workers.embedded``)."""
@@ -152,6 +167,11 @@ def load_settings(env_file: str | os.PathLike[str] | None = ".env", environ: dic
         upload_dir=Path(config("UPLOAD_DIR", default=str(data_dir / "uploads"))),
         derivatives_dir=Path(config("DERIVATIVES_DIR", default=str(data_dir / "derivatives"))),
         database_url=config("DATABASE_URL", default=f"sqlite:///{data_dir / 'tusmedia.db'}"),
+        s3_bucket=config("S3_BUCKET", default=defaults.s3_bucket),
+        s3_endpoint_url=config("S3_ENDPOINT_URL", default=defaults.s3_endpoint_url),
+        s3_prefix=config("S3_PREFIX", default=defaults.s3_prefix),
+        s3_region=config("S3_REGION", default=defaults.s3_region),
+        s3_part_size=config("S3_PART_SIZE", cast=int, default=defaults.s3_part_size),
         sqlite_busy_timeout_seconds=config(
             "SQLITE_BUSY_TIMEOUT", cast=float, default=defaults.sqlite_busy_timeout_seconds
         ),

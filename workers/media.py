@@ -21,7 +21,7 @@ from app.assets.derivative_folders import asset_folder, remove_folders, retired_
 from app.db import jobs, open_database, queries
 from app.db.migrations import migrate
 from app.observability.metrics import record_job
-from app.storage.filestore import FileStore
+from app.storage.configured import upload_store
 from config import Settings
 from workers.broker import CloseOnShutdown
 from workers.child import ChildPool, Job, one_line
@@ -45,7 +45,7 @@ class MediaJobs:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.store = FileStore(settings.upload_dir)
+        self.store = upload_store(settings)
         self.options = ProcessingOptions(
             thumbnail_sizes=settings.thumbnail_sizes,
             max_image_pixels=settings.max_image_pixels,
@@ -74,6 +74,7 @@ class MediaJobs:
 
     async def close(self) -> None:
         await self.children.close()
+        await self.store.close()
         if self._database is not None:
             await self._database.disconnect()
             self._database = None
@@ -91,7 +92,7 @@ class MediaJobs:
         # derivatives all at once, and a crash or a superseded attempt never leaves half a set.
         scratch = scratch_folder(self.settings.derivatives_dir, upload_id, attempt)
         try:
-            with self.store.open(upload_id) as source:
+            async with self.store.local_file(upload_id) as source:
                 result = await self._run_leased(database, upload_id, attempt, self._job(row, source, scratch))
             recorded = await jobs.mark_ready(
                 database,

@@ -11,7 +11,8 @@ Errors::
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from datetime import datetime
 from typing import BinaryIO, Protocol
 
@@ -50,6 +51,21 @@ class DirectoryInUse(StorageError):
 
 
 class UploadStore(Protocol):
+    # Whether ``truncate`` can cut back to any offset. A store that cannot (bytes already sent on to
+    # object storage) is given an undeclared-length body staged, so a refused one never joins.
+    can_truncate: bool
+
+    async def start(self) -> None:
+        """Be ready for use: a missing folder made, a missing bucket reported (StorageError)."""
+        ...
+
+    async def close(self) -> None: ...
+
+    def exclusive_use(self) -> AbstractContextManager[None]:
+        """Keep a second server off this store while the block runs (DirectoryInUse), where it can tell:
+        without shared locks, two servers writing one upload would not see each other."""
+        ...
+
     async def create(self, info: UploadInfo) -> None: ...
 
     async def info(self, upload_id: str) -> UploadInfo: ...
@@ -62,7 +78,7 @@ class UploadStore(Protocol):
         """When bytes were last written (or the upload was created), for expiration."""
         ...
 
-    def upload_ids(self) -> Iterator[str]:
+    async def upload_ids(self) -> list[str]:
         """Every upload in the store, for clean-up sweeps."""
         ...
 
@@ -90,7 +106,14 @@ class UploadStore(Protocol):
         """Cut the data back to ``offset``: undoes a refused write."""
         ...
 
-    def open(self, upload_id: str) -> BinaryIO: ...
+    def read(self, upload_id: str, start: int, length: int) -> AsyncIterator[bytes]:
+        """Up to ``length`` bytes from ``start`` of a complete upload, streamed as they are read."""
+        ...
+
+    def local_file(self, upload_id: str) -> AbstractAsyncContextManager[BinaryIO]:
+        """A complete upload as a seekable local file with a descriptor, for decoders (and processes)
+        that need one; gone when the block ends."""
+        ...
 
     async def remove_debris(self, older_than_seconds: float) -> list[str]:
         """Remove what crashes left (staged bodies, temporary files, halves of a create or delete)

@@ -11,25 +11,26 @@ import contextlib
 import errno
 import fcntl
 import itertools
-import json
 import os
 import secrets
 import shutil
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from app.storage import BodyRefused, DirectoryInUse, OffsetMismatch, UploadNotFound
-from app.vocabulary import UPLOAD_ID_LENGTH, Concat, UploadInfo, is_valid_upload_id
+from app.storage.info_document import decode_info, encode_info
+from app.vocabulary import UPLOAD_ID_LENGTH, UploadInfo, is_valid_upload_id
 
 # Request bodies arrive in pieces of tens of KiB. Writing such a piece to the page cache takes
 # microseconds, less than handing it to a thread, so small pieces are written inline; only a piece
 # this large goes to a thread, so the event loop never stalls on a big copy.
 THREAD_WRITE_BYTES = 1024 * 1024
 COPY_BUFFER_BYTES = 1024 * 1024
+READ_BYTES = 1024 * 1024
 # ``<id>.staging-<random>``: a checksummed body waiting for its verdict, never counted in the offset.
 STAGING_SUFFIX = ".staging-"
 ASSEMBLING_SUFFIX = ".assembling-"
@@ -46,6 +47,9 @@ def _identity(stat: os.stat_result) -> FileIdentity:
 
 
 class FileStore:
+    # A write cut short can be cut back (``truncate``) at any offset.
+    can_truncate = True
+
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
         # Paths as plain strings for the calls every HEAD and PATCH makes: building a Path costs more
@@ -58,6 +62,12 @@ class FileStore:
 
     def prepare(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
+
+    async def start(self) -> None:
+        self.prepare()
+
+    async def close(self) -> None:
+        pass
 
     @contextmanager
     def exclusive_use(self) -> Iterator[None]:
@@ -104,7 +114,7 @@ class FileStore:
             # of. Not fsynced: a new upload has nothing yet to lose. After a power cut, one created in
             # the last seconds may be gone (404: the client starts it again); a process crash loses
             # nothing, since the page cache outlives the process. See docs/architecture.md, "Storage".
-            return _create_new(self._info_file(info.id), _info_document(info))
+            return _create_new(self._info_file(info.id), encode_info(info))
         except BaseException:
             data_path.unlink(missing_ok=True)  # no data file without its info
             raise
@@ -114,7 +124,7 @@ class FileStore:
         path = self._info_path(info.id)
         # A temporary name of its own: two writers (processes too) sharing one would mix or lose their writes.
         temporary = path.with_name(f"{info.id}.info.{os.getpid()}-{next(_temporary_names)}.tmp")
-        _create_new(temporary, _info_document(info), durable=True)
+        _create_new(temporary, encode_info(info), durable=True)
         try:
             os.replace(temporary, path)
         except BaseException:
@@ -153,10 +163,8 @@ class FileStore:
         except FileNotFoundError:
             raise UploadNotFound(upload_id) from None
 
-    def upload_ids(self) -> Iterator[str]:
-        for path in self.directory.glob("*.info"):
-            if is_valid_upload_id(path.stem):
-                yield path.stem
+    async def upload_ids(self) -> list[str]:
+        return await asyncio.to_thread(_upload_ids, self.directory)
 
     async def remove_debris(self, older_than_seconds: float) -> list[str]:
         """Remove what a crash or a failed write left behind and nothing touched for
@@ -227,6 +235,22 @@ class FileStore:
         except FileNotFoundError:
             raise UploadNotFound(upload_id) from None
 
+    async def read(self, upload_id: str, start: int, length: int) -> AsyncIterator[bytes]:
+        with self.open(upload_id) as source:
+            await asyncio.to_thread(source.seek, start)
+            remaining = length
+            while remaining > 0:
+                block = await asyncio.to_thread(source.read, min(READ_BYTES, remaining))
+                if not block:
+                    break
+                remaining -= len(block)
+                yield block
+
+    @asynccontextmanager
+    async def local_file(self, upload_id: str) -> AsyncIterator[BinaryIO]:
+        with self.open(upload_id) as source:
+            yield source
+
     async def concatenate(self, final_id: str, part_ids: list[str]) -> int:
         final_path = self._data_path(final_id)
         part_paths = [self._data_path(part_id) for part_id in part_ids]
@@ -273,37 +297,13 @@ def _create_new(path: str | Path, data: bytes = b"", durable: bool = False) -> F
     return identity
 
 
-def _info_document(info: UploadInfo) -> bytes:
-    document = {
-        "id": info.id,
-        "length": info.length,
-        "owner": info.owner,
-        "metadata": info.metadata,
-        "created_at": info.created_at,
-        "concat": info.concat,
-        "parts": info.parts,
-        "awaiting_finals": info.awaiting_finals,
-    }
-    return json.dumps(document).encode()
-
-
 # Names for temporary info files, unique within the process (the process id makes them unique beyond).
 _temporary_names = itertools.count()
 
 
 def _read_info(path: str | Path) -> UploadInfo:
-    with open(path, encoding="utf-8") as handle:
-        document = json.load(handle)
-    return UploadInfo(
-        id=document["id"],
-        length=document["length"],
-        owner=document["owner"],
-        metadata=document["metadata"],
-        created_at=document["created_at"],
-        concat=Concat(document["concat"]) if document.get("concat") else None,
-        parts=tuple(document.get("parts", ())),
-        awaiting_finals=tuple(document.get("awaiting_finals", ())),
-    )
+    with open(path, "rb") as handle:
+        return decode_info(handle.read())
 
 
 def _join_files(sources: list[Path], target: Path) -> None:
@@ -314,6 +314,10 @@ def _join_files(sources: list[Path], target: Path) -> None:
                     shutil.copyfileobj(part, joined, COPY_BUFFER_BYTES)
     except FileNotFoundError as missing:
         raise UploadNotFound(Path(str(missing.filename)).name) from None
+
+
+def _upload_ids(directory: Path) -> list[str]:
+    return [path.stem for path in directory.glob("*.info") if is_valid_upload_id(path.stem)]
 
 
 def _remove_debris(directory: Path, older_than_seconds: float) -> list[str]:

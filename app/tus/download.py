@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -16,7 +14,6 @@ from app.tus.errors import TusError, tus_headers
 from app.tus.headers import HeaderError, parse_non_negative
 from app.vocabulary import UploadInfo
 
-READ_BYTES = 1024 * 1024
 _RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
 # Shown in the browser; anything else (HTML, SVG, scripts) is only ever offered as a file to save,
 # so an upload can never run script on this server's origin.
@@ -95,17 +92,8 @@ async def download(context: TusContext, request: Request, upload_id: str) -> Res
         status = 206
         headers["Content-Range"] = f"bytes {first}-{last}/{size}"
     return StreamingResponse(
-        _read(context, upload_id, first, last - first + 1), status_code=status, headers=headers, media_type=media_type
+        context.store.read(upload_id, first, last - first + 1),
+        status_code=status,
+        headers=headers,
+        media_type=media_type,
     )
-
-
-async def _read(context: TusContext, upload_id: str, start: int, length: int) -> AsyncIterator[bytes]:
-    with context.store.open(upload_id) as source:
-        await asyncio.to_thread(source.seek, start)
-        remaining = length
-        while remaining > 0:
-            block = await asyncio.to_thread(source.read, min(READ_BYTES, remaining))
-            if not block:
-                break
-            remaining -= len(block)
-            yield block

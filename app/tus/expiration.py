@@ -90,7 +90,7 @@ async def remove_expired(context: TusContext) -> list[str]:
     """Delete every upload that can expire and has (see ``expiry_deadline``). Returns the ids removed."""
     removed = []
     # Listing the directory is a scan of every upload ever made: not on the event loop.
-    upload_ids = await asyncio.to_thread(lambda: list(context.store.upload_ids()))
+    upload_ids = await context.store.upload_ids()
     for upload_id in upload_ids:
         try:
             # Most uploads are finished and never expire: tell without taking (in Redis mode, asking
