@@ -17,6 +17,7 @@ from app.storage.s3objects import (
     list_parts,
     multipart_uploads,
     tail_number,
+    utc,
 )
 from app.storage.s3parts import Bucket
 
@@ -58,7 +59,7 @@ async def remove_debris(
 
 def _started_before(upload: dict[str, object], cutoff: datetime) -> bool:
     initiated = upload.get("Initiated")
-    return isinstance(initiated, datetime) and initiated <= cutoff
+    return isinstance(initiated, datetime) and utc(initiated) <= cutoff
 
 
 async def _remove_stale_tails(

@@ -17,7 +17,7 @@ the N parts, and is ignored (and later swept). The offset is therefore always wh
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from app.vocabulary import UPLOAD_ID_LENGTH, is_valid_upload_id
@@ -25,6 +25,9 @@ from app.vocabulary import UPLOAD_ID_LENGTH, is_valid_upload_id
 MIN_PART_BYTES = 5 * 1024 * 1024
 MAX_PARTS = 10_000
 MAX_COPY_PART_BYTES = 5 * 1024 * 1024 * 1024
+# AWS's own page size, asked for explicitly: some S3-compatible servers answer every part at once by
+# default, which would hide a client that reads only the first page.
+PARTS_PER_PAGE = 1000
 
 INFO_SUFFIX = ".info"
 TAIL_SUFFIX = ".tail."
@@ -100,6 +103,11 @@ def tail_number(rest: str) -> int | None:
     return None
 
 
+def utc(moment: datetime) -> datetime:
+    """botocore's times carry dateutil's UTC; the rest of the code (and HTTP dates) want datetime's."""
+    return moment.astimezone(UTC)
+
+
 def error_code(error: Exception) -> str:
     response: dict[str, Any] = getattr(error, "response", None) or {}
     return str(response.get("Error", {}).get("Code", ""))
@@ -116,7 +124,7 @@ async def head(client: Any, bucket: str, key: str) -> StoredObject | None:
         if is_missing(error):
             return None
         raise
-    return StoredObject(key, found["ContentLength"], found["LastModified"])
+    return StoredObject(key, found["ContentLength"], utc(found["LastModified"]))
 
 
 async def multipart_uploads(client: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
@@ -144,9 +152,11 @@ async def list_parts(client: Any, bucket: str, key: str, multipart: str) -> list
     parts: list[Part] = []
     marker = 0
     while True:
-        page = await client.list_parts(Bucket=bucket, Key=key, UploadId=multipart, PartNumberMarker=marker)
+        page = await client.list_parts(
+            Bucket=bucket, Key=key, UploadId=multipart, PartNumberMarker=marker, MaxParts=PARTS_PER_PAGE
+        )
         parts.extend(
-            Part(found["PartNumber"], found["Size"], found["ETag"], found["LastModified"])
+            Part(found["PartNumber"], found["Size"], found["ETag"], utc(found["LastModified"]))
             for found in page.get("Parts", [])
         )
         if not page.get("IsTruncated"):
@@ -159,7 +169,9 @@ async def list_keys(client: Any, bucket: str, prefix: str) -> list[StoredObject]
     token: dict[str, str] = {}
     while True:
         page = await client.list_objects_v2(Bucket=bucket, Prefix=prefix, **token)
-        found.extend(StoredObject(item["Key"], item["Size"], item["LastModified"]) for item in page.get("Contents", []))
+        found.extend(
+            StoredObject(item["Key"], item["Size"], utc(item["LastModified"])) for item in page.get("Contents", [])
+        )
         if not page.get("IsTruncated"):
             return found
         token = {"ContinuationToken": page["NextContinuationToken"]}

@@ -1,0 +1,252 @@
+"""The tus server with its uploads in S3 (SeaweedFS, checking signatures and refusing short parts):
+large uploads in small PATCHes, crashes between parts, concatenation, termination, the media pipeline."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from tusclient import client as tus_client
+
+from app.storage.s3store import S3Location, S3Store
+from tests.s3_service import REGION, SeaweedFS
+from tests.servers import TESTDATA_MEDIA, TUS, Server, StalledPatch, create_upload, start_server, wait_for_asset
+
+MIB = 1024 * 1024
+PART = 5 * MIB
+OCTETS = {"Content-Type": "application/offset+octet-stream"}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def bucket(seaweedfs: SeaweedFS) -> str:
+    return seaweedfs.new_bucket()
+
+
+@pytest.fixture
+def s3_server(seaweedfs: SeaweedFS, bucket: str, server_with: Callable[..., Server]) -> Callable[..., Server]:
+    def start(**settings: str) -> Server:
+        return server_with(**seaweedfs.settings(bucket, "media/"), S3_PART_SIZE=str(PART), **settings)
+
+    return start
+
+
+@pytest.fixture
+def stalled() -> Iterator[list[StalledPatch]]:
+    opened: list[StalledPatch] = []
+    yield opened
+    for patch in opened:
+        patch.close()
+
+
+def _bucket_view(seaweedfs: SeaweedFS, bucket: str) -> dict[str, Any]:
+    """What the bucket holds, read with a client of the test's own: object names and sizes, and the
+    parts of each multipart upload still open."""
+    client = seaweedfs.client()
+    objects = {item["Key"]: item["Size"] for item in client.list_objects_v2(Bucket=bucket).get("Contents", [])}
+    pending = {}
+    for upload in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
+        parts = client.list_parts(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]).get("Parts", [])
+        pending[upload["Key"]] = [part["Size"] for part in parts]
+    return {"objects": objects, "multipart": pending}
+
+
+def _object(seaweedfs: SeaweedFS, bucket: str, key: str) -> bytes:
+    return seaweedfs.client().get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def _patch_all(http: httpx.Client, location: str, data: bytes, chunk: int) -> None:
+    offset = 0
+    while offset < len(data):
+        body = data[offset : offset + chunk]
+        answer = http.patch(location, headers={**TUS, **OCTETS, "Upload-Offset": str(offset)}, content=body)
+        assert answer.status_code == 204, answer.text
+        offset += len(body)
+        assert answer.headers["Upload-Offset"] == str(offset)
+
+
+def test_64_mib_in_1_mib_patches_becomes_one_object_with_identical_bytes(
+    s3_server: Callable[..., Server], seaweedfs: SeaweedFS, bucket: str, http: httpx.Client
+) -> None:
+    server = s3_server()
+    data = os.urandom(64 * MIB)
+    location = create_upload(http, server, len(data))
+    upload_id = location.rsplit("/", 1)[1]
+
+    _patch_all(http, location, data, MIB)
+
+    view = _bucket_view(seaweedfs, bucket)
+    assert view["multipart"] == {}, "the multipart upload was completed"
+    assert sorted(view["objects"]) == [f"media/{upload_id}", f"media/{upload_id}.info"], "no tail is left"
+    assert hashlib.sha256(_object(seaweedfs, bucket, f"media/{upload_id}")).digest() == hashlib.sha256(data).digest()
+    ranged = http.get(f"{server.files_url}{upload_id}", headers={"Range": f"bytes={PART - 3}-{PART + 2}"})
+    assert (ranged.status_code, ranged.content) == (206, data[PART - 3 : PART + 3])
+
+
+@pytest.mark.anyio
+async def test_an_upload_of_more_than_1000_parts_reports_the_right_offset(
+    seaweedfs: SeaweedFS, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Parts of 1 KiB (S3 takes any size until the upload is completed), so 1,100 parts stay small.
+    for name, value in seaweedfs.credentials().items():
+        monkeypatch.setenv(name, value)
+    store = S3Store(S3Location(bucket, "", seaweedfs.endpoint, REGION), 1024, tmp_path / "spool")
+    from app.vocabulary import UploadInfo, new_upload_id
+
+    upload_id = new_upload_id()
+    await store.create(UploadInfo(id=upload_id, length=2 * MIB, owner="alice", metadata={}))
+
+    async def body() -> Any:
+        for _ in range(110):
+            yield b"p" * 10240
+
+    try:
+        assert await store.append(upload_id, 0, body()) == 1100 * 1024
+        assert await store.append(upload_id, 1100 * 1024, _one(b"tail")) == 1100 * 1024 + 4
+        assert await store.offset(upload_id) == 1100 * 1024 + 4
+    finally:
+        await store.close()
+    client = seaweedfs.client()
+    multipart = client.list_multipart_uploads(Bucket=bucket)["Uploads"][0]["UploadId"]
+    first_page = client.list_parts(Bucket=bucket, Key=upload_id, UploadId=multipart, MaxParts=1000)
+    assert first_page["IsTruncated"] and len(first_page["Parts"]) == 1000, "one page would have missed parts"
+
+
+async def _one(data: bytes) -> Any:
+    yield data
+
+
+def test_kill_9_between_parts_the_offset_after_restart_is_what_the_bucket_holds(
+    seaweedfs: SeaweedFS,
+    bucket: str,
+    tmp_path: Path,
+    http: httpx.Client,
+    stalled: list[StalledPatch],
+) -> None:
+    settings = {**seaweedfs.settings(bucket), "S3_PART_SIZE": str(PART)}
+    data = os.urandom(13 * MIB)
+    source = tmp_path / "source.bin"
+    source.write_bytes(data)
+    first = start_server(tmp_path / "data", settings)
+    location = create_upload(http, first, len(data))
+    upload_id = location.rsplit("/", 1)[1]
+    stalled.append(StalledPatch(first, upload_id, len(data), data[: 2 * PART + 777]))
+    deadline = time.monotonic() + 20
+    while _bucket_view(seaweedfs, bucket)["multipart"].get(upload_id, []) != [PART, PART]:
+        assert time.monotonic() < deadline, _bucket_view(seaweedfs, bucket)
+        time.sleep(0.05)
+
+    first.process.send_signal(signal.SIGKILL)
+    first.process.wait(10)
+    second = start_server(tmp_path / "data", settings)
+    try:
+        with source.open("rb") as stream:
+            uploader = tus_client.TusClient(second.files_url).uploader(
+                file_stream=stream, chunk_size=3 * MIB, url=second.files_url + upload_id
+            )
+            assert uploader.offset == 2 * PART, "HEAD reports the two stored parts, not the spooled bytes"
+            uploader.upload()
+    finally:
+        second.stop()
+
+    assert _object(seaweedfs, bucket, upload_id) == data
+    assert _bucket_view(seaweedfs, bucket)["multipart"] == {}
+
+
+def test_concatenation_of_large_and_small_parts(
+    s3_server: Callable[..., Server], seaweedfs: SeaweedFS, bucket: str, http: httpx.Client
+) -> None:
+    server = s3_server()
+    pieces = [os.urandom(PART + 3), os.urandom(2 * MIB), os.urandom(PART)]
+    partials = []
+    for piece in pieces:
+        answer = http.post(
+            server.files_url,
+            headers={**TUS, **OCTETS, "Upload-Length": str(len(piece)), "Upload-Concat": "partial"},
+            content=piece,
+        )
+        assert answer.status_code == 201, answer.text
+        partials.append(answer.headers["Location"])
+    orders = {"small in the middle": partials, "large parts only": [partials[0], partials[2]]}
+
+    for order in orders.values():
+        paths = " ".join(httpx.URL(location).path for location in order)
+        final = http.post(server.files_url, headers={**TUS, "Upload-Concat": f"final;{paths}"})
+        assert final.status_code == 201, final.text
+        final_id = final.headers["Location"].rsplit("/", 1)[1]
+        expected = b"".join(pieces[partials.index(location)] for location in order)
+        assert http.head(final.headers["Location"], headers=TUS).headers["Upload-Offset"] == str(len(expected))
+        assert _object(seaweedfs, bucket, f"media/{final_id}") == expected
+    assert _bucket_view(seaweedfs, bucket)["multipart"] == {}
+
+
+def test_termination_leaves_nothing_of_the_upload_behind(
+    s3_server: Callable[..., Server], seaweedfs: SeaweedFS, bucket: str, http: httpx.Client
+) -> None:
+    server = s3_server()
+    location = create_upload(http, server, 20 * MIB)
+    answer = http.patch(location, headers={**TUS, **OCTETS, "Upload-Offset": "0"}, content=os.urandom(PART + MIB))
+    assert answer.status_code == 204
+    assert _bucket_view(seaweedfs, bucket)["multipart"] != {}, "a part was sent"
+
+    assert http.delete(location, headers=TUS).status_code == 204
+
+    assert _bucket_view(seaweedfs, bucket) == {"objects": {}, "multipart": {}}
+    assert http.head(location, headers=TUS).status_code == 404
+
+
+def test_a_chunked_body_too_long_is_refused_and_nothing_of_it_stays(
+    s3_server: Callable[..., Server], seaweedfs: SeaweedFS, bucket: str, http: httpx.Client
+) -> None:
+    server = s3_server()
+    location = create_upload(http, server, 6 * MIB)
+    upload_id = location.rsplit("/", 1)[1]
+    assert http.patch(location, headers={**TUS, **OCTETS, "Upload-Offset": "0"}, content=b"a" * MIB).status_code == 204
+    before = _bucket_view(seaweedfs, bucket)
+
+    def body() -> Iterator[bytes]:  # no Content-Length: the length shows only as it arrives
+        for _ in range(7):
+            yield b"b" * MIB
+
+    answer = http.patch(location, headers={**TUS, **OCTETS, "Upload-Offset": str(MIB)}, content=body())
+
+    assert answer.status_code == 413, answer.text
+    assert http.head(location, headers=TUS).headers["Upload-Offset"] == str(MIB)
+    assert _bucket_view(seaweedfs, bucket) == before
+    assert _object(seaweedfs, bucket, f"media/{upload_id}.tail.0") == b"a" * MIB
+
+
+def test_a_photo_uploaded_to_s3_is_processed_and_served(s3_server: Callable[..., Server], http: httpx.Client) -> None:
+    server = s3_server()
+    photo = (TESTDATA_MEDIA / "hopper.jpg").read_bytes()
+    answer = http.post(
+        server.files_url,
+        content=photo,
+        headers={
+            **TUS,
+            **OCTETS,
+            "Upload-Length": str(len(photo)),
+            "Upload-Metadata": f"filename {base64.b64encode(b'hopper.jpg').decode()}",
+        },
+    )
+    assert answer.status_code == 201, answer.text
+    upload_id = answer.headers["Location"].rsplit("/", 1)[1]
+
+    asset = wait_for_asset(http, server, upload_id)
+
+    assert (asset["status"], asset["width"], asset["height"]) == ("ready", 128, 128), asset
+    thumbnail = http.get(next(iter(asset["derivatives"].values())))
+    assert thumbnail.status_code == 200 and thumbnail.content[:3] in (b"\xff\xd8\xff", b"RIF")
+    assert http.get(asset["download_url"]).content == photo
