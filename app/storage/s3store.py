@@ -120,6 +120,10 @@ class S3Store:
         """Nothing to hold: a bucket is shared by design. Several servers need shared locks (REDIS_URL)."""
         yield
 
+    def _new_spool(self) -> Spool:
+        self.spool_dir.mkdir(parents=True, exist_ok=True)  # a worker never runs start()
+        return Spool(str(self.spool_dir))
+
     def _checked(self, upload_id: str) -> str:
         if not is_valid_upload_id(upload_id):
             raise UploadNotFound(upload_id)
@@ -223,7 +227,7 @@ class S3Store:
         if stored.offset != offset:
             raise OffsetMismatch(offset, stored.offset)
         # Staged on local disk, not in the bucket: it goes to S3 only once accepted.
-        staged = Spool(str(self.spool_dir))
+        staged = self._new_spool()
         try:
             await staged.fill_from(chunks)
             if not accept():
@@ -272,7 +276,7 @@ class S3Store:
 
     @asynccontextmanager
     async def local_file(self, upload_id: str) -> AsyncIterator[BinaryIO]:
-        copy = Spool(str(self.spool_dir))
+        copy = self._new_spool()
         try:
             await copy.fill_from(self.read(upload_id, 0, await self._whole(upload_id)))
             yield copy.rewound()
