@@ -27,5 +27,7 @@ def observability_routes(
     locks: Locks,
 ) -> list[Route]:
     watch_queues(broker, queue_names)
-    readiness = Readiness(database, broker, settings.upload_dir, settings.ready_min_free_bytes, locks)
+    # On S3 the local disk a server fills is its spool of parts on their way to the bucket.
+    local_bytes = settings.spool_dir if settings.uses_s3 else settings.upload_dir
+    readiness = Readiness(database, broker, local_bytes, settings.ready_min_free_bytes, locks)
     return [*health_routes(readiness), *metrics_routes()]
