@@ -32,7 +32,7 @@ from app.notify.setup import build_notify
 from app.observability.metrics import LockMetrics
 from app.observability.setup import observability_routes, request_middleware
 from app.storage import UploadStore
-from app.storage.configured import upload_store
+from app.storage.configured import bucket_derivatives, upload_store
 from app.tus.context import TusContext, TusSettings
 from app.tus.errors import TusError, render_tus_error, tus_headers
 from app.tus.expiration import remove_expired_periodically
@@ -135,6 +135,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
     database = open_database(settings.database_url, settings.sqlite_busy_timeout_seconds)
     store = upload_store(settings)
+    derivatives_in_bucket = bucket_derivatives(settings, store)
     broker = server_broker(settings)
     actors = declare_actors(broker, settings)
 
@@ -154,6 +155,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         OFFSET_RECORD_INTERVAL_SECONDS,
         quotas=Quotas.from_settings(settings),
         pre_create_hook=pre_create_hook(settings),
+        bucket_derivatives=derivatives_in_bucket,
     )
     locks = upload_locks(settings)
     tus = tus_context(settings, store, lifecycle, locks)
@@ -165,7 +167,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return (True, tus_headers()) if is_tus_path(path) else (False, {})
 
     authentication = build_authentication(settings, database, refusal_style)
-    assets = AssetsApi(database, settings, authentication.links)
+    assets = AssetsApi(database, settings, authentication.links, derivatives_in_bucket)
     notify = build_notify(settings, database, broker, authentication.links)
     recovery = Recovery(database, store, lifecycle, resend_webhooks=notify.resend_due)
     admin = AdminApi(database, tus, lifecycle)

@@ -10,7 +10,7 @@ from app.db import open_database, queries
 from app.db.migrations import migrate
 from app.main import OFFSET_RECORD_INTERVAL_SECONDS, tus_context, upload_locks
 from app.storage import UploadStore
-from app.storage.configured import upload_store
+from app.storage.configured import bucket_derivatives, upload_store
 from app.tus.expiration import remove_expired
 from app.tus.locks import Locks
 from config import Settings
@@ -48,7 +48,13 @@ async def _remove_expired(settings: Settings, store: UploadStore, locks: Locks) 
             raise RuntimeError("clean-up never completes an upload")
 
         never: Dispatch = no_dispatch
-        lifecycle = UploadLifecycle(database, never, settings.derivatives_dir, OFFSET_RECORD_INTERVAL_SECONDS)
+        lifecycle = UploadLifecycle(
+            database,
+            never,
+            settings.derivatives_dir,
+            OFFSET_RECORD_INTERVAL_SECONDS,
+            bucket_derivatives=bucket_derivatives(settings, store),
+        )
         try:
             return await remove_expired(tus_context(settings, store, lifecycle, locks))
         finally:

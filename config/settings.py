@@ -27,7 +27,8 @@ class Settings:
     database_url: str = "sqlite:///data/tusmedia.db"
     s3_bucket: str = ""
     s3_endpoint_url: str = ""
-    s3_prefix: str = ""
+    s3_prefix: str = "uploads/"
+    s3_derivatives_prefix: str = "derivatives/"
     s3_region: str = ""
     s3_part_size: int = 8 * MIB
     sqlite_busy_timeout_seconds: float = 30.0
@@ -170,6 +171,7 @@ def load_settings(env_file: str | os.PathLike[str] | None = ".env", environ: dic
         s3_bucket=config("S3_BUCKET", default=defaults.s3_bucket),
         s3_endpoint_url=config("S3_ENDPOINT_URL", default=defaults.s3_endpoint_url),
         s3_prefix=config("S3_PREFIX", default=defaults.s3_prefix),
+        s3_derivatives_prefix=config("S3_DERIVATIVES_PREFIX", default=defaults.s3_derivatives_prefix),
         s3_region=config("S3_REGION", default=defaults.s3_region),
         s3_part_size=config("S3_PART_SIZE", cast=int, default=defaults.s3_part_size),
         sqlite_busy_timeout_seconds=config(

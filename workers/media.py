@@ -10,6 +10,7 @@ import fnmatch
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -21,7 +22,7 @@ from app.assets.derivative_folders import asset_folder, remove_folders, retired_
 from app.db import jobs, open_database, queries
 from app.db.migrations import migrate
 from app.observability.metrics import record_job
-from app.storage.configured import upload_store
+from app.storage.configured import bucket_derivatives, upload_store
 from config import Settings
 from workers.broker import CloseOnShutdown
 from workers.child import ChildPool, Job, one_line
@@ -46,6 +47,8 @@ class MediaJobs:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store = upload_store(settings)
+        # With uploads in a bucket, the derivatives go there too; else into DERIVATIVES_DIR.
+        self.bucket_derivatives = bucket_derivatives(settings, self.store)
         self.options = ProcessingOptions(
             thumbnail_sizes=settings.thumbnail_sizes,
             max_image_pixels=settings.max_image_pixels,
@@ -94,6 +97,8 @@ class MediaJobs:
         try:
             async with self.store.local_file(upload_id) as source:
                 result = await self._run_leased(database, upload_id, attempt, self._job(row, source, scratch))
+            if self.bucket_derivatives is not None and scratch.exists():
+                await self.bucket_derivatives.publish(upload_id, attempt, scratch)
             recorded = await jobs.mark_ready(
                 database,
                 upload_id,
@@ -106,7 +111,7 @@ class MediaJobs:
                 details=result.details,
                 derivatives=result.derivatives,
                 processing_time_ms=_ms_since(started),
-                while_held=lambda: _swap_in(scratch, asset_folder(self.settings.derivatives_dir, upload_id)),
+                while_held=self._swap(upload_id, scratch),
             )
         except LeaseLost:
             log.warning("process_media(%s): attempt %d lost its lease; its work is discarded", upload_id, attempt)
@@ -129,12 +134,26 @@ class MediaJobs:
             # One hand-off for both: the attempt's scratch folder, and the set it replaced if it succeeded.
             retired = retired_folder(asset_folder(self.settings.derivatives_dir, upload_id))
             await asyncio.to_thread(remove_folders, scratch, retired)
+        if self.bucket_derivatives is not None:
+            # Ready: the sets it replaced go. Not recorded: only its own set goes, since the current
+            # one may belong to an earlier attempt still (the sweep would remove it otherwise).
+            if recorded:
+                await self.bucket_derivatives.remove(upload_id, older_than_attempt=attempt)
+            else:
+                await self.bucket_derivatives.remove_attempt(upload_id, attempt)
         if recorded:
             log.info("process_media(%s): ready in %d ms", upload_id, _ms_since(started))
             record_job("ready", detected_type=result.detected_type, seconds=time.monotonic() - started)
         else:
             log.warning("process_media(%s): deleted or taken over meanwhile; nothing recorded", upload_id)
             record_job("superseded")
+
+    def _swap(self, upload_id: str, scratch: Path) -> Callable[[], None] | None:
+        """What puts the new set in place inside the row's change to ready: on disk, a folder swap; in
+        a bucket, nothing, since the row's ``derivatives_attempt`` names the set."""
+        if self.bucket_derivatives is not None:
+            return None
+        return lambda: _swap_in(scratch, asset_folder(self.settings.derivatives_dir, upload_id))
 
     def _job(self, row: dict[str, Any], source: BinaryIO, scratch: Path) -> Job:
         delay = self.settings.media_processing_delay_seconds

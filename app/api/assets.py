@@ -9,11 +9,11 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from databases import Database
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from app.api.filters import FilterError, query_filter
@@ -23,6 +23,9 @@ from app.db import listing, queries
 from app.urls import public_base_url
 from app.vocabulary import is_valid_upload_id
 from config import Settings
+
+if TYPE_CHECKING:
+    from app.storage.s3derivatives import BucketDerivatives
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -66,10 +69,17 @@ def _page_size(text: str | None) -> int:
 
 
 class AssetsApi:
-    def __init__(self, database: Database, settings: Settings, links: LinkSigner) -> None:
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        links: LinkSigner,
+        bucket_derivatives: BucketDerivatives | None = None,
+    ) -> None:
         self.database = database
         self.links = links
         self.derivatives_dir = settings.derivatives_dir
+        self.bucket_derivatives = bucket_derivatives
         self.tus_base_path = settings.tus_base_path
         self.trust_proxy_headers = settings.trust_proxy_headers
 
@@ -159,7 +169,16 @@ class AssetsApi:
         # Only names the worker recorded are served, so no name can reach outside the asset's folder.
         if name not in (row["derivatives"] or []):
             raise ApiError(404, "no such derivative")
+        cache = {"Cache-Control": "private, max-age=3600"}
+        if self.bucket_derivatives is not None:
+            found = None
+            if row["derivatives_attempt"] is not None:
+                found = await self.bucket_derivatives.read(row["id"], row["derivatives_attempt"], name)
+            if found is None:
+                raise ApiError(404, "derivative missing in the bucket")
+            headers = {**cache, "Content-Length": str(found.size)}
+            return StreamingResponse(found.chunks, media_type=found.media_type, headers=headers)
         path = self.derivatives_dir / row["id"] / name
         if not path.is_file():
             raise ApiError(404, "derivative missing on disk")
-        return FileResponse(path, headers={"Cache-Control": "private, max-age=3600"})
+        return FileResponse(path, headers=cache)

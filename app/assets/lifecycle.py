@@ -7,6 +7,7 @@ import logging
 import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from databases import Database
 
@@ -17,6 +18,9 @@ from app.assets.upload_rates import UploadRates
 from app.db import queries
 from app.observability import metrics
 from app.vocabulary import AssetStatus, Concat, UploadInfo
+
+if TYPE_CHECKING:
+    from app.storage.s3derivatives import BucketDerivatives
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +37,12 @@ class UploadLifecycle:
         *,
         quotas: Quotas | None = None,
         pre_create_hook: PreCreateHook | None = None,
+        bucket_derivatives: BucketDerivatives | None = None,
     ) -> None:
         self.database = database
         self.dispatch = dispatch
         self.derivatives_dir = derivatives_dir
+        self.bucket_derivatives = bucket_derivatives
         self.offsets = OffsetRecorder(self._write_offset, offset_interval_seconds)
         self.quotas = quotas or Quotas()
         self.pre_create_hook = pre_create_hook
@@ -102,6 +108,8 @@ class UploadLifecycle:
         self.rates.forget(upload_id)
         await queries.delete_upload(self.database, upload_id, None if reason == "deleted" else reason)
         await asyncio.to_thread(shutil.rmtree, self.derivatives_dir / upload_id, ignore_errors=True)
+        if self.bucket_derivatives is not None:
+            await self.bucket_derivatives.remove(upload_id)
         metrics.record_termination(reason)
 
     async def close(self) -> None:

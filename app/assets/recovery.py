@@ -78,6 +78,23 @@ class Recovery:
         if stale:
             await asyncio.to_thread(remove_folders, *stale)
             log.info("removed %d derivative folder(s) left by attempts that no longer run", len(stale))
+        return len(stale) + await self._remove_leftover_sets()
+
+    async def _remove_leftover_sets(self) -> int:
+        """The same in a bucket: every set but the one the row names and that of the attempt running."""
+        bucket = self.lifecycle.bucket_derivatives
+        if bucket is None:
+            return 0
+        stale = []
+        for found in await bucket.sets():
+            row = await queries.get_upload(self.database, found.upload_id)
+            current = row is not None and row["derivatives_attempt"] == found.attempt
+            running = row is not None and row["status"] == AssetStatus.PROCESSING and row["attempts"] == found.attempt
+            if not (current or running):
+                stale.append(found)
+        if stale:
+            await bucket.remove_sets(stale)
+            log.info("removed %d derivative set(s) from the bucket that no asset uses", len(stale))
         return len(stale)
 
     async def complete_stored_uploads(self) -> int:

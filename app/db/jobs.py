@@ -78,6 +78,7 @@ _MARK_READY = Prepared(
             **{name: sa.bindparam(name) for name in _READY_COLUMNS},
             "status": AssetStatus.READY,
             "error": None,
+            "derivatives_attempt": sa.bindparam("attempt"),
             "processed_at": sa.bindparam("now"),
             "updated_at": sa.bindparam("now"),
             "lease_until": None,

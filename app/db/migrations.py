@@ -124,6 +124,11 @@ MIGRATIONS: list[list[Statement]] = [
         },
         "CREATE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_id, id)",
     ],
+    [
+        # Which attempt made the derivatives the row lists: in a bucket, each attempt's set has keys of
+        # its own, and the row's change to ready is what makes one set the current one.
+        "ALTER TABLE uploads ADD COLUMN derivatives_attempt INTEGER",
+    ],
 ]
 
 

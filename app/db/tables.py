@@ -26,6 +26,7 @@ uploads = sa.Table(
     sa.Column("format", sa.Text),
     sa.Column("details", sa.Text),  # JSON object: what processing learned (mode, frames, EXIF, ...)
     sa.Column("derivatives", sa.Text),  # JSON list of derivative file names
+    sa.Column("derivatives_attempt", sa.Integer),  # the attempt that made them
     sa.Column("created_at", sa.Text, nullable=False),
     sa.Column("updated_at", sa.Text, nullable=False),
     sa.Column("completed_at", sa.Text),

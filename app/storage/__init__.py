@@ -6,7 +6,8 @@ Errors::
     ├── UploadNotFound      no upload with that id
     ├── OffsetMismatch      a write did not start where the data ends
     ├── BodyRefused         a staged body was not accepted (its checksum did not match)
-    └── DirectoryInUse      another server process already serves this upload directory
+    ├── DirectoryInUse      another server process already serves this upload directory
+    └── StorageUnavailable  the object storage did not answer, or refused what it should take
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ class DirectoryInUse(StorageError):
             "a second server on the same directory could corrupt uploads; run one server process per "
             "upload directory (see docs/deployment.md)"
         )
+
+
+class StorageUnavailable(StorageError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the object storage failed: {reason}")
 
 
 class UploadStore(Protocol):
@@ -128,4 +134,12 @@ class UploadStore(Protocol):
     async def delete(self, upload_id: str) -> None: ...
 
 
-__all__ = ["BodyRefused", "DirectoryInUse", "OffsetMismatch", "StorageError", "UploadNotFound", "UploadStore"]
+__all__ = [
+    "BodyRefused",
+    "DirectoryInUse",
+    "OffsetMismatch",
+    "StorageError",
+    "StorageUnavailable",
+    "UploadNotFound",
+    "UploadStore",
+]

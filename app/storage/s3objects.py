@@ -16,10 +16,16 @@ the N parts, and is ignored (and later swept). The offset is therefore always wh
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from app.storage import StorageUnavailable
 from app.vocabulary import UPLOAD_ID_LENGTH, is_valid_upload_id
 
 MIN_PART_BYTES = 5 * 1024 * 1024
@@ -106,6 +112,30 @@ def tail_number(rest: str) -> int | None:
 def utc(moment: datetime) -> datetime:
     """botocore's times carry dateutil's UTC; the rest of the code (and HTTP dates) want datetime's."""
     return moment.astimezone(UTC)
+
+
+@contextmanager
+def service_errors() -> Iterator[None]:
+    """botocore's errors (an unreachable service, a refusal after its retries) as the storage layer's."""
+    try:
+        yield
+    except (BotoCoreError, ClientError) as error:
+        raise StorageUnavailable(" ".join(str(error).split())[:300]) from error
+
+
+Parameters = ParamSpec("Parameters")
+Result = TypeVar("Result")
+
+
+def translated(
+    method: Callable[Parameters, Awaitable[Result]],
+) -> Callable[Parameters, Coroutine[Any, Any, Result]]:
+    @functools.wraps(method)
+    async def answered(*args: Parameters.args, **kwargs: Parameters.kwargs) -> Result:
+        with service_errors():
+            return await method(*args, **kwargs)
+
+    return answered
 
 
 def error_code(error: Exception) -> str:

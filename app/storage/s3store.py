@@ -33,6 +33,8 @@ from app.storage.s3objects import (
     list_keys,
     list_parts,
     multipart_uploads,
+    service_errors,
+    translated,
 )
 from app.storage.s3parts import Bucket, PartWriter
 from app.storage.spool import Spool
@@ -86,7 +88,10 @@ class S3Store:
             # whole parts on the event loop.
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
-            retries={"max_attempts": 5, "mode": "standard"},
+            # A request fails within seconds when the service is away: the client hears 503 and resumes.
+            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=60,
             max_pool_connections=64,
         )
         self.spool_dir.mkdir(parents=True, exist_ok=True)
@@ -100,11 +105,16 @@ class S3Store:
         self._bucket = Bucket(client, self.location.bucket, self.keys, str(self.spool_dir))
         return self._bucket
 
+    async def bucket(self) -> Bucket:
+        """The client and bucket, for what keeps other things beside the uploads (derivatives)."""
+        return await self._s3()
+
     async def close(self) -> None:
         if self._stack is not None:
             stack, self._stack, self._bucket = self._stack, None, None
             await stack.aclose()
 
+    @translated
     async def start(self) -> None:
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         s3 = await self._s3()
@@ -131,10 +141,12 @@ class S3Store:
 
     # -- descriptions ----------------------------------------------------------------------------
 
+    @translated
     async def create(self, info: UploadInfo) -> None:
         s3 = await self._s3()
         await s3.client.put_object(Bucket=s3.name, Key=self.keys.info(self._checked(info.id)), Body=encode_info(info))
 
+    @translated
     async def info(self, upload_id: str) -> UploadInfo:
         s3 = await self._s3()
         try:
@@ -146,12 +158,14 @@ class S3Store:
         async with found["Body"] as body:
             return decode_info(await body.read())
 
+    @translated
     async def update_info(self, info: UploadInfo) -> None:
         s3 = await self._s3()
         if await head(s3.client, s3.name, self.keys.info(self._checked(info.id))) is None:
             raise UploadNotFound(info.id)
         await s3.client.put_object(Bucket=s3.name, Key=self.keys.info(info.id), Body=encode_info(info))
 
+    @translated
     async def upload_ids(self) -> list[str]:
         s3 = await self._s3()
         found = await list_keys(s3.client, s3.name, self.keys.prefix)
@@ -182,9 +196,11 @@ class S3Store:
             raise UploadNotFound(upload_id)
         return stored
 
+    @translated
     async def offset(self, upload_id: str) -> int:
         return (await self._stored(upload_id)).offset
 
+    @translated
     async def last_write(self, upload_id: str) -> datetime:
         stored = await self._stored(upload_id)
         if stored.modified is not None:
@@ -199,6 +215,7 @@ class S3Store:
         # An upload keeps the part size it began with, whatever the settings say now.
         return stored.parts[0].size if stored.parts else self.part_size
 
+    @translated
     async def append(self, upload_id: str, offset: int, chunks: AsyncIterator[bytes]) -> int:
         stored = await self._stored(upload_id)
         if stored.offset != offset:
@@ -220,6 +237,7 @@ class S3Store:
         finally:
             writer.close()
 
+    @translated
     async def append_verified(
         self, upload_id: str, offset: int, chunks: AsyncIterator[bytes], accept: Callable[[], bool]
     ) -> int:
@@ -236,6 +254,7 @@ class S3Store:
         finally:
             staged.close()
 
+    @translated
     async def truncate(self, upload_id: str, offset: int) -> None:
         if (await self._stored(upload_id)).offset != offset:
             raise StorageError(f"stored bytes of {upload_id} cannot be cut back in S3")
@@ -262,17 +281,18 @@ class S3Store:
             writer.close()
 
     async def read(self, upload_id: str, start: int, length: int) -> AsyncIterator[bytes]:
-        size = await self._whole(upload_id)
-        length = min(length, size - start)
-        if length <= 0:
-            return
-        s3 = await self._s3()
-        found = await s3.client.get_object(
-            Bucket=s3.name, Key=self.keys.data(upload_id), Range=f"bytes={start}-{start + length - 1}"
-        )
-        async with found["Body"] as body:
-            async for chunk in body.iter_chunks(READ_BYTES):
-                yield chunk
+        with service_errors():
+            size = await self._whole(upload_id)
+            length = min(length, size - start)
+            if length <= 0:
+                return
+            s3 = await self._s3()
+            found = await s3.client.get_object(
+                Bucket=s3.name, Key=self.keys.data(upload_id), Range=f"bytes={start}-{start + length - 1}"
+            )
+            async with found["Body"] as body:
+                async for chunk in body.iter_chunks(READ_BYTES):
+                    yield chunk
 
     @asynccontextmanager
     async def local_file(self, upload_id: str) -> AsyncIterator[BinaryIO]:
@@ -283,12 +303,14 @@ class S3Store:
         finally:
             copy.close()
 
+    @translated
     async def concatenate(self, final_id: str, part_ids: list[str]) -> int:
         parts = [(part_id, await self._whole(part_id)) for part_id in part_ids]
         return await concatenate(await self._s3(), self._checked(final_id), parts, self.part_size)
 
     # -- removal ---------------------------------------------------------------------------------
 
+    @translated
     async def delete(self, upload_id: str) -> None:
         s3 = await self._s3()
         await s3.client.put_object(Bucket=s3.name, Key=self.keys.deleting(self._checked(upload_id)), Body=b"")
@@ -308,6 +330,7 @@ class S3Store:
         for name in [*objects, *last]:
             await s3.delete(name)
 
+    @translated
     async def remove_debris(self, older_than_seconds: float) -> list[str]:
         return await remove_debris(await self._s3(), older_than_seconds, self._remove_all_of)
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from starlette.requests import ClientDisconnect, Request
 
-from app.storage import BodyRefused
+from app.storage import BodyRefused, StorageUnavailable
 from app.tus.checksum import ExpectedChecksum, hashed
 from app.tus.completion import finish
 from app.tus.context import TusContext
@@ -89,6 +89,9 @@ async def receive_body(
         kept = await _keep_what_arrived(context, info, offset, checksum)
         interruption = interrupted.interruption
         raise TusError(interruption.status, interruption.reason, {"Upload-Offset": str(kept)}) from None
+    except StorageUnavailable as failure:
+        # The bytes that reached the bucket are kept; the client asks (HEAD) where to resume.
+        raise TusError(503, f"{failure}; resume from the offset HEAD reports", {"Retry-After": "5"}) from None
     except OSError as error:
         kept = await _keep_what_arrived(context, info, offset, checksum)
         if error.errno in (errno.ENOSPC, errno.EDQUOT):

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from app.storage import OffsetMismatch, UploadNotFound
+from app.storage import OffsetMismatch, StorageUnavailable, UploadNotFound
 from app.tus.headers import TUS_RESUMABLE, TUS_VERSION
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,8 @@ def storage_errors_as_tus_errors() -> Iterator[None]:
     except OffsetMismatch as mismatch:
         # Another writer moved the offset between the request's check and its write.
         raise offset_mismatch(mismatch.expected, mismatch.actual) from None
+    except StorageUnavailable as failure:
+        raise TusError(503, f"{failure}; try again shortly", {"Retry-After": "5"}) from None
     except OSError as error:
         if error.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise

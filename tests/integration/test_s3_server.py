@@ -17,8 +17,19 @@ import pytest
 from tusclient import client as tus_client
 
 from app.storage.s3store import S3Location, S3Store
+from tests.access import make_token
 from tests.s3_service import REGION, SeaweedFS
-from tests.servers import TESTDATA_MEDIA, TUS, Server, StalledPatch, create_upload, start_server, wait_for_asset
+from tests.servers import (
+    TESTDATA_MEDIA,
+    TUS,
+    Server,
+    StalledPatch,
+    create_upload,
+    derivatives_on_disk,
+    start_server,
+    wait_for_asset,
+)
+from tests.tcp_relay import TcpRelay
 
 MIB = 1024 * 1024
 PART = 5 * MIB
@@ -228,8 +239,11 @@ def test_a_chunked_body_too_long_is_refused_and_nothing_of_it_stays(
     assert _object(seaweedfs, bucket, f"media/{upload_id}.tail.0") == b"a" * MIB
 
 
-def test_a_photo_uploaded_to_s3_is_processed_and_served(s3_server: Callable[..., Server], http: httpx.Client) -> None:
+def test_a_photo_in_s3_is_processed_its_derivatives_kept_in_the_bucket_replaced_on_reprocess_and_removed_with_it(
+    s3_server: Callable[..., Server], seaweedfs: SeaweedFS, bucket: str, http: httpx.Client
+) -> None:
     server = s3_server()
+    admin = {"Authorization": f"Bearer {make_token(server.data_dir, 'root', admin=True)}"}
     photo = (TESTDATA_MEDIA / "hopper.jpg").read_bytes()
     answer = http.post(
         server.files_url,
@@ -247,6 +261,60 @@ def test_a_photo_uploaded_to_s3_is_processed_and_served(s3_server: Callable[...,
     asset = wait_for_asset(http, server, upload_id)
 
     assert (asset["status"], asset["width"], asset["height"]) == ("ready", 128, 128), asset
-    thumbnail = http.get(next(iter(asset["derivatives"].values())))
-    assert thumbnail.status_code == 200 and thumbnail.content[:3] in (b"\xff\xd8\xff", b"RIF")
+    names = sorted(asset["derivatives"])
+    assert _derivative_keys(seaweedfs, bucket, upload_id) == [f"derivatives/{upload_id}/1/{name}" for name in names]
+    assert derivatives_on_disk(server.data_dir, upload_id) == ([], []), "nothing of them on local disk"
+    first = {name: http.get(url) for name, url in asset["derivatives"].items()}
+    assert all(got.status_code == 200 for got in first.values())
+    assert first[names[0]].content == _object(seaweedfs, bucket, f"derivatives/{upload_id}/1/{names[0]}")
     assert http.get(asset["download_url"]).content == photo
+
+    assert http.post(f"{server.base_url}/api/assets/{upload_id}/reprocess", headers=admin).status_code == 202
+    again = wait_for_asset(http, server, upload_id, statuses=("ready",), timeout=30)
+    deadline = time.monotonic() + 10
+    while _derivative_keys(seaweedfs, bucket, upload_id) != [f"derivatives/{upload_id}/2/{name}" for name in names]:
+        assert time.monotonic() < deadline, _derivative_keys(seaweedfs, bucket, upload_id)
+        time.sleep(0.05)
+    assert http.get(again["derivatives"][names[0]]).content == first[names[0]].content
+
+    assert http.delete(answer.headers["Location"], headers=TUS).status_code == 204
+    assert _bucket_view(seaweedfs, bucket) == {"objects": {}, "multipart": {}}
+
+
+def _derivative_keys(seaweedfs: SeaweedFS, bucket: str, upload_id: str) -> list[str]:
+    listed = seaweedfs.client().list_objects_v2(Bucket=bucket, Prefix=f"derivatives/{upload_id}/")
+    return sorted(item["Key"] for item in listed.get("Contents", []))
+
+
+def test_object_storage_gone_mid_upload_answers_503_and_the_upload_resumes_when_it_is_back(
+    seaweedfs: SeaweedFS, bucket: str, server_with: Callable[..., Server], http: httpx.Client
+) -> None:
+    relay = TcpRelay(int(seaweedfs.endpoint.rsplit(":", 1)[1]))
+    settings = {**seaweedfs.settings(bucket), "S3_ENDPOINT_URL": f"http://127.0.0.1:{relay.port}"}
+    server = server_with(**settings, S3_PART_SIZE=str(PART))
+    data = os.urandom(PART + 2 * MIB)
+    location = create_upload(http, server, len(data))
+    _patch_all(http, location, data[: PART + MIB], PART + MIB)
+
+    relay.cut()
+    try:
+        head = http.head(location, headers=TUS)
+        patch = http.patch(
+            location, headers={**TUS, **OCTETS, "Upload-Offset": str(PART + MIB)}, content=data[PART + MIB :]
+        )
+    finally:
+        relay.restore()
+
+    for refused in (head, patch):
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["Retry-After"] == "5"
+    assert patch.text.startswith("the object storage failed: ") and patch.text.count("\n") == 1, patch.text
+    assert http.head(location, headers=TUS).headers["Upload-Offset"] == str(PART + MIB)
+    _patch_all_from(http, location, data, PART + MIB)
+    assert _object(seaweedfs, bucket, location.rsplit("/", 1)[1]) == data
+    relay.cut()
+
+
+def _patch_all_from(http: httpx.Client, location: str, data: bytes, offset: int) -> None:
+    answer = http.patch(location, headers={**TUS, **OCTETS, "Upload-Offset": str(offset)}, content=data[offset:])
+    assert (answer.status_code, answer.headers["Upload-Offset"]) == (204, str(len(data))), answer.text

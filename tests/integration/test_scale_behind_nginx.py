@@ -1,9 +1,9 @@
 """The reference deployment under load: nginx (``config/nginx/tusmedia.conf``, round-robin, request
 buffering off) in front of two servers, two ``tusmedia worker`` processes, PostgreSQL, Redis and an
-S3 bucket (SeaweedFS). Each process has a data folder of its own, as on separate machines; only the
-derivatives folder is shared (derivatives are not in S3 yet). Forty tus clients upload at once while
-one server is killed with SIGKILL half way through and started again; every upload must end
-byte-identical and every asset be processed exactly once.
+S3 bucket (SeaweedFS). Each process has a data folder of its own and nothing else in common, as on
+separate machines. Forty tus clients upload at once while one server is killed with SIGKILL half way
+through and started again; every upload must end byte-identical and every asset be processed exactly
+once.
 """
 
 from __future__ import annotations
@@ -137,7 +137,6 @@ def test_forty_uploads_through_nginx_survive_a_killed_server_and_each_asset_is_p
     settings = {
         **redis_settings,
         **seaweedfs.settings(bucket, "uploads/"),
-        "DERIVATIVES_DIR": str(tmp_path / "derivatives"),
         "DATABASE_URL": postgres_database_for(tmp_path),  # on PostgreSQL whatever the run's database
         "TRUST_PROXY_HEADERS": "true",
         "MAX_FILE_SIZE": str(64 * MIB),
