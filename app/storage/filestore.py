@@ -9,19 +9,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import fcntl
 import itertools
 import os
 import secrets
 import shutil
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from app.storage import BodyRefused, DirectoryInUse, OffsetMismatch, UploadNotFound
+from app.storage import BodyRefused, OffsetMismatch, UploadNotFound
+from app.storage.exclusive import held_alone
 from app.storage.info_document import decode_info, encode_info
 from app.vocabulary import UPLOAD_ID_LENGTH, UploadInfo, is_valid_upload_id
 
@@ -69,21 +69,10 @@ class FileStore:
     async def close(self) -> None:
         pass
 
-    @contextmanager
-    def exclusive_use(self) -> Iterator[None]:
+    def exclusive_use(self) -> AbstractContextManager[None]:
         """Keep a second server process off this directory while the block runs: locks are
         in-process, so two processes writing one upload would not see each other."""
-        path = self.directory / ".server.lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise DirectoryInUse(self.directory) from None
-        try:
-            yield
-        finally:
-            os.close(fd)  # closing the descriptor releases the lock, also when the process dies
+        return held_alone(self.directory)
 
     def _data_path(self, upload_id: str) -> Path:
         return Path(self._data_file(upload_id))

@@ -11,14 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from app.storage import BodyRefused, OffsetMismatch, StorageError, UploadNotFound
+from app.storage.exclusive import held_alone
 from app.storage.info_document import decode_info, encode_info
 from app.storage.s3concat import concatenate
 from app.storage.s3debris import remove_debris
@@ -125,10 +126,12 @@ class S3Store:
                 raise StorageError(f"the bucket {s3.name!r} does not exist; create it first (S3_BUCKET)") from None
             raise StorageError(f"the bucket {s3.name!r} cannot be reached: {error}") from None
 
-    @contextmanager
-    def exclusive_use(self) -> Iterator[None]:
-        """Nothing to hold: a bucket is shared by design. Several servers need shared locks (REDIS_URL)."""
-        yield
+    def exclusive_use(self) -> AbstractContextManager[None]:
+        """The same guard as the filestore's, on this machine's spool folder: a second server (or
+        ``tusmedia cleanup``) beside this one without shared locks refuses to start. Servers on other
+        machines cannot be seen from here: several servers on one bucket need REDIS_URL."""
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        return held_alone(self.spool_dir)
 
     def _new_spool(self) -> Spool:
         self.spool_dir.mkdir(parents=True, exist_ok=True)  # a worker never runs start()

@@ -318,3 +318,78 @@ def test_object_storage_gone_mid_upload_answers_503_and_the_upload_resumes_when_
 def _patch_all_from(http: httpx.Client, location: str, data: bytes, offset: int) -> None:
     answer = http.patch(location, headers={**TUS, **OCTETS, "Upload-Offset": str(offset)}, content=data[offset:])
     assert (answer.status_code, answer.headers["Upload-Offset"]) == (204, str(len(data))), answer.text
+
+
+def test_an_ietf_upload_of_unknown_length_completes_in_s3_and_is_processed(
+    s3_server: Callable[..., Server], seaweedfs: SeaweedFS, bucket: str, http: httpx.Client
+) -> None:
+    server = s3_server()
+    data = os.urandom(PART + 3 * MIB)  # its length is known only when the last PATCH says it is complete
+    draft = {"Upload-Draft-Interop-Version": "6"}
+    created = http.post(server.files_url, headers={**draft, "Upload-Complete": "?0"}, content=data[: 4 * MIB])
+    assert (created.status_code, created.headers["Upload-Offset"]) == (201, str(4 * MIB)), created.text
+    location = created.headers["Location"]
+
+    last = http.patch(
+        location,
+        headers={
+            **draft,
+            "Upload-Complete": "?1",
+            "Upload-Offset": str(4 * MIB),
+            "Content-Type": "application/partial-upload",
+        },
+        content=data[4 * MIB :],
+    )
+
+    assert (last.status_code, last.headers["Upload-Offset"], last.headers["Upload-Complete"]) == (
+        204,
+        str(len(data)),
+        "?1",
+    ), last.text
+    upload_id = location.rsplit("/", 1)[1]
+    assert wait_for_asset(http, server, upload_id)["length"] == len(data)
+    assert _object(seaweedfs, bucket, f"media/{upload_id}") == data
+    assert _bucket_view(seaweedfs, bucket)["multipart"] == {}
+
+
+def test_an_expired_upload_leaves_nothing_in_the_bucket(
+    s3_server: Callable[..., Server], seaweedfs: SeaweedFS, bucket: str, http: httpx.Client
+) -> None:
+    server = s3_server(UPLOAD_EXPIRATION="2", CLEANUP_INTERVAL="0.5")
+    location = create_upload(http, server, 20 * MIB)
+    answer = http.patch(location, headers={**TUS, **OCTETS, "Upload-Offset": "0"}, content=os.urandom(PART + 10))
+    assert answer.status_code == 204
+
+    deadline = time.monotonic() + 20
+    while _bucket_view(seaweedfs, bucket) != {"objects": {}, "multipart": {}}:
+        assert time.monotonic() < deadline, _bucket_view(seaweedfs, bucket)
+        time.sleep(0.2)
+    assert http.head(location, headers=TUS).status_code == 404
+
+
+@pytest.mark.anyio
+async def test_the_debris_sweep_aborts_unknown_multipart_uploads_and_finishes_cut_short_deletions(
+    seaweedfs: SeaweedFS, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.vocabulary import UploadInfo, new_upload_id
+
+    for name, value in seaweedfs.credentials().items():
+        monkeypatch.setenv(name, value)
+    store = S3Store(S3Location(bucket, "", seaweedfs.endpoint, REGION), PART, tmp_path / "spool")
+    client = seaweedfs.client()
+    live, half_deleted, unknown = new_upload_id(), new_upload_id(), new_upload_id()
+    for upload_id in (live, half_deleted):
+        await store.create(UploadInfo(id=upload_id, length=20 * MIB, owner="alice", metadata={}))
+        await store.append(upload_id, 0, _one(b"x" * (PART + 5)))  # a part and a tail
+    client.put_object(Bucket=bucket, Key=f"{live}.tail.0", Body=b"stale")  # its bytes went into part 1
+    client.create_multipart_upload(Bucket=bucket, Key=unknown)  # of no upload the store knows
+    client.put_object(Bucket=bucket, Key=f"{half_deleted}.deleting", Body=b"")  # a delete that died here
+    try:
+        assert await store.remove_debris(older_than_seconds=3600) == [], "nothing is old enough yet"
+        assert await store.remove_debris(older_than_seconds=0) == [half_deleted]
+        assert await store.offset(live) == PART + 5
+    finally:
+        await store.close()
+    keys = sorted(item["Key"] for item in client.list_objects_v2(Bucket=bucket).get("Contents", []))
+    assert keys == [f"{live}.info", f"{live}.tail.1"]
+    assert [upload["Key"] for upload in client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])] == [live]
