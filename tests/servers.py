@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from tests.database_choice import database_url_for
+from tests.storage_choice import storage_settings_for, stored_bytes, stored_info, stored_names
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TESTDATA_MEDIA = REPO_ROOT / "tests" / "data" / "media"
@@ -46,6 +47,9 @@ def process_env(data_dir: Path, overrides: dict[str, str] | None = None) -> dict
     database_url = database_url_for(data_dir) if overrides.pop("DATABASE", None) != "sqlite" else None
     if database_url is not None:
         env["DATABASE_URL"] = database_url
+    # Likewise STORAGE="file" for a test of the filestore itself; a test of its own bucket names it.
+    if overrides.pop("STORAGE", None) != "file" and "S3_BUCKET" not in overrides:
+        env.update(storage_settings_for(data_dir))
     env.update(overrides)
     return env
 
@@ -152,15 +156,14 @@ def upload_state(client: httpx.Client, server: Server, location: str) -> dict[st
     """Everything stored of one upload: its bytes and info file, the offset HEAD reports, and its asset
     row with its history. A refused request must leave all of it as it was."""
     upload_id = location.rsplit("/", 1)[1]
-    uploads = server.data_dir / "uploads"
     asset = client.get(f"{server.base_url}/api/assets/{upload_id}")
     described = asset.json()
     # Signed links carry their expiry, so they change by the second: compare what they point at.
     described.pop("download_url", None)
     described["derivatives"] = sorted(described.get("derivatives") or {})
     return {
-        "bytes": (uploads / upload_id).read_bytes(),
-        "info": (uploads / f"{upload_id}.info").read_text(),
+        "bytes": stored_bytes(server.data_dir, upload_id),
+        "info": stored_info(server.data_dir, upload_id),
         "offset": client.head(location, headers=TUS).headers.get("Upload-Offset"),
         "asset": (asset.status_code, described),
     }
@@ -168,7 +171,7 @@ def upload_state(client: httpx.Client, server: Server, location: str) -> dict[st
 
 def stored_uploads(client: httpx.Client, server: Server) -> tuple[set[str], list[str]]:
     """The names in the upload directory and the newest asset ids: a refused creation adds to neither."""
-    names = {path.name for path in (server.data_dir / "uploads").iterdir()}
+    names = stored_names(server.data_dir)
     newest = client.get(f"{server.base_url}/api/assets", params={"limit": "200"}).json()["items"]
     return names, [asset["id"] for asset in newest]
 

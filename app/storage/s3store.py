@@ -14,7 +14,7 @@ import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
@@ -206,13 +206,15 @@ class S3Store:
     @translated
     async def last_write(self, upload_id: str) -> datetime:
         stored = await self._stored(upload_id)
-        if stored.modified is not None:
-            return stored.modified
-        s3 = await self._s3()
-        described = await head(s3.client, s3.name, self.keys.info(upload_id))
-        if described is None:
-            raise UploadNotFound(upload_id)
-        return described.modified
+        modified = stored.modified
+        if modified is None:
+            s3 = await self._s3()
+            described = await head(s3.client, s3.name, self.keys.info(upload_id))
+            if described is None:
+                raise UploadNotFound(upload_id)
+            modified = described.modified
+        # S3's times are whole seconds, cut down: the end of that second, so nothing expires early.
+        return modified + timedelta(seconds=1) if modified.microsecond == 0 else modified
 
     def _part_size(self, stored: Stored) -> int:
         # An upload keeps the part size it began with, whatever the settings say now.

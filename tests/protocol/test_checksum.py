@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.servers import TUS, Server, create_upload, upload_state
+from tests.storage_choice import stored_bytes
 
 OCTETS = {"Content-Type": "application/offset+octet-stream"}
 BODY = b"the quick brown fox jumps over the lazy dog"
@@ -21,7 +22,7 @@ def _digest(algorithm: str, data: bytes) -> str:
 
 
 def _stored(server: Server, location: str) -> bytes:
-    return (server.data_dir / "uploads" / location.rsplit("/", 1)[1]).read_bytes()
+    return stored_bytes(server.data_dir, location.rsplit("/", 1)[1])
 
 
 @pytest.mark.parametrize("algorithm", ["sha1", "sha256", "sha512", "md5", "crc32"])

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.servers import TUS, Server, StalledPatch, create_upload, stored_uploads, upload_state, wait_for_asset
+from tests.storage_choice import stored_bytes, stored_derivatives, stored_info
 
 OCTETS = {"Content-Type": "application/offset+octet-stream"}
 
@@ -30,7 +31,7 @@ def _final(server: Server, http: httpx.Client, urls: list[str], **headers: str) 
 
 
 def _stored(server: Server, location: str) -> bytes:
-    return (server.data_dir / "uploads" / location.rsplit("/", 1)[1]).read_bytes()
+    return stored_bytes(server.data_dir, location.rsplit("/", 1)[1])
 
 
 def test_final_upload_joins_finished_partials_in_order_and_becomes_the_only_asset(
@@ -147,7 +148,7 @@ def test_partials_are_not_processed(server: Server, http: httpx.Client) -> None:
     time.sleep(0.5)
 
     assert http.get(f"{server.base_url}/api/assets/{part.rsplit('/', 1)[1]}").status_code == 404
-    assert not (server.data_dir / "derivatives" / part.rsplit("/", 1)[1]).exists()
+    assert stored_derivatives(server.data_dir, part.rsplit("/", 1)[1]) == []
 
 
 def test_a_final_declared_while_a_part_receives_bytes_waits_for_that_patch_without_disturbing_it(
@@ -172,9 +173,8 @@ def test_a_final_declared_while_a_part_receives_bytes_waits_for_that_patch_witho
 def test_a_final_whose_part_stays_busy_answers_423_and_leaves_nothing_behind(server_with, http: httpx.Client) -> None:
     server = server_with(LOCK_WAIT="1")
     idle, busy = _partial(server, http, 3), _partial(server, http, 6)
-    uploads = server.data_dir / "uploads"
     idle_before = upload_state(http, server, idle)
-    busy_info = (uploads / f"{busy.rsplit('/', 1)[1]}.info").read_text()
+    busy_info = stored_info(server.data_dir, busy.rsplit("/", 1)[1])
     before = stored_uploads(http, server)
     patch = StalledPatch(server, busy.rsplit("/", 1)[1], 6, b"abc")
     try:
@@ -189,4 +189,4 @@ def test_a_final_whose_part_stays_busy_answers_423_and_leaves_nothing_behind(ser
     assert response.status_code == 423, response.text
     assert stored_uploads(http, server) == before
     assert upload_state(http, server, idle) == idle_before
-    assert (uploads / f"{busy.rsplit('/', 1)[1]}.info").read_text() == busy_info
+    assert stored_info(server.data_dir, busy.rsplit("/", 1)[1]) == busy_info

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.servers import TUS, Server, create_upload, upload_state, wait_for_asset
+from tests.storage_choice import stored_bytes
 
 OCTETS = {"Content-Type": "application/offset+octet-stream"}
 
@@ -110,7 +111,7 @@ def test_head_of_unknown_or_invalid_id_answers_404(shared_server: Server, http: 
 
 
 def _stored(server: Server, location: str) -> bytes:
-    return (server.data_dir / "uploads" / location.rsplit("/", 1)[1]).read_bytes()
+    return stored_bytes(server.data_dir, location.rsplit("/", 1)[1])
 
 
 def test_patch_appends_and_answers_204_with_new_offset(shared_server: Server, http: httpx.Client) -> None:

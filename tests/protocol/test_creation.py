@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from tests.servers import TUS, Server, stored_uploads
+from tests.storage_choice import stored_bytes
 
 MAX_FILE_SIZE = 500 * 1024 * 1024
 
@@ -28,7 +29,7 @@ def test_post_creates_upload_with_201_and_absolute_location_on_both_collection_p
     assert location.startswith(shared_server.files_url)
     upload_id = location.rsplit("/", 1)[1]
     assert len(upload_id) == 22
-    assert (shared_server.data_dir / "uploads" / upload_id).stat().st_size == 0
+    assert stored_bytes(shared_server.data_dir, upload_id) == b""
     head = http.head(location, headers=TUS)
     assert (head.headers["Upload-Offset"], head.headers["Upload-Length"]) == ("0", "100")
 

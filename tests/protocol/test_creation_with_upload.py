@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from tests.servers import TUS, Server, stored_uploads, upload_state, wait_for_asset
+from tests.storage_choice import stored_bytes
 
 OCTETS = {"Content-Type": "application/offset+octet-stream"}
 
@@ -18,7 +19,7 @@ def test_post_with_body_stores_it_and_answers_upload_offset(shared_server: Serve
     assert response.status_code == 201
     assert response.headers["Upload-Offset"] == "5"
     upload_id = response.headers["Location"].rsplit("/", 1)[1]
-    assert (shared_server.data_dir / "uploads" / upload_id).read_bytes() == b"01234"
+    assert stored_bytes(shared_server.data_dir, upload_id) == b"01234"
     assert http.head(response.headers["Location"], headers=TUS).headers["Upload-Offset"] == "5"
 
 

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.servers import TUS, Server
+from tests.storage_choice import stored_bytes
 
 # What the server answers for an exception nothing else handled (app.main.render_unexpected).
 UNEXPECTED_ERROR_BODY = "internal server error"
@@ -103,7 +104,7 @@ def test_random_requests_never_crash_the_server_or_change_bytes_when_refused(
     with httpx.Client(timeout=10) as http:
         kind = "unfinished" if request["target"] == "collection" else request["target"]
         location = _create(http, shared_server, kind)
-        stored = shared_server.data_dir / "uploads" / location.rsplit("/", 1)[1]
+        upload_id = location.rsplit("/", 1)[1]
         url = shared_server.files_url if request["target"] == "collection" else location
 
         # Sent as UTF-8, as a client would send a non-ASCII value (httpx refuses to guess an encoding).
@@ -112,7 +113,9 @@ def test_random_requests_never_crash_the_server_or_change_bytes_when_refused(
 
     assert_no_unexpected_error(response)
     if response.status_code >= 400:
-        assert stored.read_bytes() == UPLOADS[kind][1], "a refused request changed the stored bytes"
+        assert stored_bytes(shared_server.data_dir, upload_id) == UPLOADS[kind][1], (
+            "a refused request changed the stored bytes"
+        )
 
 
 OCTETS = {"Content-Type": "application/offset+octet-stream"}
@@ -156,8 +159,8 @@ def test_every_number_a_request_carries_is_read_or_refused_never_a_crash(
 
     assert_no_unexpected_error(response)
     if response.status_code >= 400:
-        stored = shared_server.data_dir / "uploads" / location.rsplit("/", 1)[1]
-        assert stored.read_bytes() == b"abc", "a refused request changed the stored bytes"
+        stored = stored_bytes(shared_server.data_dir, location.rsplit("/", 1)[1])
+        assert stored == b"abc", "a refused request changed the stored bytes"
 
 
 QUERY_TEXT = st.one_of(
