@@ -240,7 +240,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *status.routes(),
             *openapi_routes(settings),
             *WebPage(settings).routes(),
-            *observability_routes(settings, database, broker, (actors.process_media.queue_name,), locks),
+            *observability_routes(
+                settings,
+                database,
+                broker,
+                (actors.process_media.queue_name,),
+                locks,
+                store.ping if settings.uses_s3 else None,  # the filestore's disk has a check of its own
+            ),
         ],
         # CORS outermost, so a preflight is answered before credentials are asked for.
         # Only the request id and metrics wrap it, so every answer (preflights and refusals too) has both.

@@ -1,4 +1,5 @@
-"""``/healthz`` (the process answers) and ``/readyz`` (it can do its work: database, broker, disk).
+"""``/healthz`` (the process answers) and ``/readyz`` (it can do its work: database, broker, disk, and
+the bucket when uploads are in S3).
 
 Both are open to everyone, as load balancers and orchestrators probe without credentials; neither
 says more than "ok" or a one-line reason. Every check is bounded in time, and anything that blocks
@@ -44,6 +45,8 @@ class Readiness:
     min_free_bytes: int
     # Checked when shared (through Redis): without them no tus request can be served.
     locks: Locks | None = None
+    # The object storage, when uploads live in a bucket: raises when it does not answer.
+    storage: Callable[[], Awaitable[None]] | None = None
 
     async def check(self) -> dict[str, str]:
         checks: dict[str, Callable[[], Awaitable[str]]] = {
@@ -53,6 +56,8 @@ class Readiness:
         }
         if self.locks is not None and self.locks.shared:
             checks["locks"] = self._locks
+        if self.storage is not None:
+            checks["storage"] = self._storage
         answers = await asyncio.gather(*(_bounded(check) for check in checks.values()))
         return dict(zip(checks, answers, strict=True))
 
@@ -76,6 +81,11 @@ class Readiness:
             raise NotReady(
                 f"{_mib(free)} free on {self.upload_dir}, less than READY_MIN_FREE_BYTES ({_mib(self.min_free_bytes)})"
             )
+        return OK
+
+    async def _storage(self) -> str:
+        assert self.storage is not None
+        await self.storage()
         return OK
 
     async def _locks(self) -> str:

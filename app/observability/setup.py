@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import dramatiq
 from databases import Database
 from starlette.middleware import Middleware
@@ -25,9 +27,10 @@ def observability_routes(
     broker: dramatiq.Broker,
     queue_names: tuple[str, ...],
     locks: Locks,
+    store_answers: Callable[[], Awaitable[None]] | None = None,
 ) -> list[Route]:
     watch_queues(broker, queue_names)
     # On S3 the local disk a server fills is its spool of parts on their way to the bucket.
     local_bytes = settings.spool_dir if settings.uses_s3 else settings.upload_dir
-    readiness = Readiness(database, broker, local_bytes, settings.ready_min_free_bytes, locks)
+    readiness = Readiness(database, broker, local_bytes, settings.ready_min_free_bytes, locks, store_answers)
     return [*health_routes(readiness), *metrics_routes()]

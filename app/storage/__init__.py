@@ -67,6 +67,10 @@ class UploadStore(Protocol):
 
     async def close(self) -> None: ...
 
+    async def ping(self) -> None:
+        """Raise unless the store can be reached now (for readiness)."""
+        ...
+
     def exclusive_use(self) -> AbstractContextManager[None]:
         """Keep a second server off this store while the block runs (DirectoryInUse), where it can tell:
         without shared locks, two servers writing one upload would not see each other."""

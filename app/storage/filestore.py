@@ -69,6 +69,10 @@ class FileStore:
     async def close(self) -> None:
         pass
 
+    async def ping(self) -> None:
+        if not await asyncio.to_thread(self.directory.is_dir):
+            raise FileNotFoundError(f"the upload directory {self.directory} is gone")
+
     def exclusive_use(self) -> AbstractContextManager[None]:
         """Keep a second server process off this directory while the block runs: locks are
         in-process, so two processes writing one upload would not see each other."""

@@ -126,6 +126,12 @@ class S3Store:
                 raise StorageError(f"the bucket {s3.name!r} does not exist; create it first (S3_BUCKET)") from None
             raise StorageError(f"the bucket {s3.name!r} cannot be reached: {error}") from None
 
+    @translated
+    async def ping(self) -> None:
+        """Raises (StorageUnavailable) unless the bucket answers."""
+        s3 = await self._s3()
+        await s3.client.head_bucket(Bucket=s3.name)
+
     def exclusive_use(self) -> AbstractContextManager[None]:
         """The same guard as the filestore's, on this machine's spool folder: a second server (or
         ``tusmedia cleanup``) beside this one without shared locks refuses to start. Servers on other

@@ -15,6 +15,7 @@ from playwright.sync_api import Browser, Page, Route, expect
 from tests.access import make_token
 from tests.browser.conftest import screenshot_path
 from tests.servers import TESTDATA_MEDIA, Server, start_server, wait_for_asset
+from tests.storage_choice import stored_bytes
 from tests.webhook_receiver import FAST_RETRIES, Receiver
 
 FILES = ("hopper.jpg", "portrait_orientation_6.jpg", "truncated_jpeg.jpg")
@@ -105,7 +106,7 @@ def _assets(server: Server, token: str) -> list[dict[str, object]]:
 
 def _stored_sha256(server: Server, token: str, filename: str) -> str:
     [asset] = [asset for asset in _assets(server, token) if asset["filename"] == filename]
-    return _sha256(server.data_dir / "uploads" / str(asset["id"]))
+    return hashlib.sha256(stored_bytes(server.data_dir, str(asset["id"]))).hexdigest()
 
 
 def _received_bytes(server: Server, admin: str) -> float:

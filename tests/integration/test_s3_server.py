@@ -298,6 +298,7 @@ def test_object_storage_gone_mid_upload_answers_503_and_the_upload_resumes_when_
 
     relay.cut()
     try:
+        ready = http.get(f"{server.base_url}/readyz")
         head = http.head(location, headers=TUS)
         patch = http.patch(
             location, headers={**TUS, **OCTETS, "Upload-Offset": str(PART + MIB)}, content=data[PART + MIB :]
@@ -305,6 +306,8 @@ def test_object_storage_gone_mid_upload_answers_503_and_the_upload_resumes_when_
     finally:
         relay.restore()
 
+    assert ready.status_code == 503 and ready.json()["storage"].startswith("failed: "), ready.text
+    assert http.get(f"{server.base_url}/readyz").json()["storage"] == "ok"
     for refused in (head, patch):
         assert refused.status_code == 503, refused.text
         assert refused.headers["Retry-After"] == "5"

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 
 from tests.servers import Server
+from tests.storage_choice import stored_bytes
 
 MIB = 1024 * 1024
 
@@ -24,12 +25,9 @@ def upload_id_of(upload_url: str) -> str:
     return upload_url.rstrip("/").rsplit("/", 1)[1]
 
 
-def stored_path(server: Server, upload_id: str) -> Path:
-    return server.data_dir / "uploads" / upload_id
-
-
 def stored_sha256(server: Server, upload_id: str) -> str:
-    return hashlib.sha256(stored_path(server, upload_id).read_bytes()).hexdigest()
+    """Of the bytes the server stored (in its upload directory, or its bucket with TEST_STORAGE=s3)."""
+    return hashlib.sha256(stored_bytes(server.data_dir, upload_id)).hexdigest()
 
 
 def listed_asset_ids(http: httpx.Client, server: Server) -> list[str]:

@@ -8,8 +8,9 @@ import httpx
 
 from tests.access import CHECKED, bearer, make_token
 from tests.interop.node_scripts import run_node_script
-from tests.interop.server_side import MIB, listed_asset_ids, random_file, stored_path, stored_sha256, upload_id_of
+from tests.interop.server_side import MIB, listed_asset_ids, random_file, stored_sha256, upload_id_of
 from tests.servers import TUS, Server, start_server, wait_for_asset
+from tests.storage_choice import is_stored
 
 SIZE = 5 * MIB
 METADATA = {"filename": "random.bin", "filetype": "application/octet-stream"}
@@ -115,7 +116,7 @@ def test_tus_js_client_abort_with_terminate_deletes_the_upload_and_its_bytes(
     assert (delete["method"], delete["url"], delete["status"]) == ("DELETE", result["url"], 204)
     upload_id = upload_id_of(result["url"])
     assert http.head(result["url"], headers=TUS).status_code == 404
-    assert not stored_path(server, upload_id).exists()
+    assert not is_stored(server.data_dir, upload_id)
     assert http.get(f"{server.base_url}/api/assets/{upload_id}").status_code == 404
 
 
