@@ -17,6 +17,7 @@ the N parts, and is ignored (and later swept). The offset is therefore always wh
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from app.storage import StorageUnavailable
 from app.vocabulary import UPLOAD_ID_LENGTH, is_valid_upload_id
+
+log = logging.getLogger(__name__)
 
 MIN_PART_BYTES = 5 * 1024 * 1024
 MAX_PARTS = 10_000
@@ -120,7 +123,12 @@ def service_errors() -> Iterator[None]:
     try:
         yield
     except (BotoCoreError, ClientError) as error:
-        raise StorageUnavailable(" ".join(str(error).split())[:300]) from error
+        # The whole story for the log; for the client a name only, since botocore's messages carry
+        # the endpoint's address and the object's key.
+        log.warning("object storage request failed: %s", " ".join(str(error).split()))
+        operation = getattr(error, "operation_name", None)
+        code = error_code(error) or type(error).__name__
+        raise StorageUnavailable(f"{code} in {operation}" if operation else code) from error
 
 
 Parameters = ParamSpec("Parameters")

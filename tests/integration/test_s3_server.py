@@ -312,6 +312,7 @@ def test_object_storage_gone_mid_upload_answers_503_and_the_upload_resumes_when_
         assert refused.status_code == 503, refused.text
         assert refused.headers["Retry-After"] == "5"
     assert patch.text.startswith("the object storage failed: ") and patch.text.count("\n") == 1, patch.text
+    assert str(relay.port) not in patch.text and "127.0.0.1" not in patch.text, "no address of the storage"
     assert http.head(location, headers=TUS).headers["Upload-Offset"] == str(PART + MIB)
     _patch_all_from(http, location, data, PART + MIB)
     assert _object(seaweedfs, bucket, location.rsplit("/", 1)[1]) == data
