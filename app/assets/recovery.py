@@ -12,6 +12,7 @@ removes it once the row shows that attempt is no longer the one processing the a
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -86,12 +87,15 @@ class Recovery:
         if bucket is None:
             return 0
         stale = []
-        for found in await bucket.sets():
-            row = await queries.get_upload(self.database, found.upload_id)
-            current = row is not None and row["derivatives_attempt"] == found.attempt
-            running = row is not None and row["status"] == AssetStatus.PROCESSING and row["attempts"] == found.attempt
-            if not (current or running):
-                stale.append(found)
+        for upload_id, sets in itertools.groupby(await bucket.sets(), key=lambda found: found.upload_id):
+            row = await queries.get_upload(self.database, upload_id)  # once per asset, not per set
+            for found in sets:
+                current = row is not None and row["derivatives_attempt"] == found.attempt
+                running = (
+                    row is not None and row["status"] == AssetStatus.PROCESSING and row["attempts"] == found.attempt
+                )
+                if not (current or running):
+                    stale.append(found)
         if stale:
             await bucket.remove_sets(stale)
             log.info("removed %d derivative set(s) from the bucket that no asset uses", len(stale))

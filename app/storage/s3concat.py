@@ -54,11 +54,9 @@ async def _copy_through_spool(bucket: Bucket, final_id: str, parts: list[tuple[s
         for part_id, size in parts:
             if size == 0:
                 continue
-            found = await bucket.client.get_object(Bucket=bucket.name, Key=bucket.keys.data(part_id))
-            async with found["Body"] as body:
-                async for chunk in body.iter_chunks(1024 * 1024):
-                    await writer.write(chunk)
-        await writer.settle(complete=True)
+            async for chunk in (await bucket.get(bucket.keys.data(part_id))).chunks:
+                await writer.write(chunk)
+        await writer.complete()
     except BaseException:
         if writer.multipart is not None:
             await bucket.client.abort_multipart_upload(Bucket=bucket.name, Key=writer.key, UploadId=writer.multipart)

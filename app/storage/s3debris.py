@@ -7,6 +7,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from app.storage.s3objects import (
     DELETING_SUFFIX,
@@ -16,6 +17,7 @@ from app.storage.s3objects import (
     list_keys,
     list_parts,
     multipart_uploads,
+    oldest_first,
     tail_number,
     utc,
 )
@@ -34,7 +36,7 @@ async def remove_debris(
         named = bucket.keys.split(item.key)
         if named is not None:
             objects[named[0]][named[1]] = item
-    uploads: dict[str, list[dict[str, object]]] = defaultdict(list)
+    uploads: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for upload in await multipart_uploads(bucket.client, bucket.name, bucket.keys.prefix):
         named = bucket.keys.split(str(upload["Key"]))
         if named is not None and named[1] == "":
@@ -57,7 +59,7 @@ async def remove_debris(
     return half_deleted
 
 
-def _started_before(upload: dict[str, object], cutoff: datetime) -> bool:
+def _started_before(upload: dict[str, Any], cutoff: datetime) -> bool:
     initiated = upload.get("Initiated")
     return isinstance(initiated, datetime) and utc(initiated) <= cutoff
 
@@ -66,14 +68,14 @@ async def _remove_stale_tails(
     bucket: Bucket,
     upload_id: str,
     found: dict[str, StoredObject],
-    uploads: list[dict[str, object]],
+    uploads: list[dict[str, Any]],
     cutoff: datetime,
 ) -> None:
     tails = {number: item for rest, item in found.items() if (number := tail_number(rest)) is not None}
     if not tails and len(uploads) <= 1:
         return
     live_tail: int | None = None
-    oldest = sorted(uploads, key=lambda upload: str(upload["Initiated"]))
+    oldest = oldest_first(uploads)
     if "" not in found:  # still being written: the tail after the in-use upload's parts is live
         parts = 0
         if oldest:

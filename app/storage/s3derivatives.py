@@ -10,17 +10,16 @@ replaced, or one whose attempt was superseded or killed) are removed afterwards 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import mimetypes
 import os
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from app.storage.s3objects import is_missing, list_keys
+from app.storage.s3parts import Fetched
 from app.storage.s3store import S3Store
 from app.vocabulary import is_valid_upload_id
-
-READ_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -28,13 +27,6 @@ class StoredSet:
     upload_id: str
     attempt: int
     keys: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Derivative:
-    size: int
-    media_type: str
-    chunks: AsyncIterator[bytes]
 
 
 class BucketDerivatives:
@@ -52,13 +44,12 @@ class BucketDerivatives:
         for name in sorted(os.listdir(folder)):
             with open(folder / name, "rb") as source:
                 size = os.fstat(source.fileno()).st_size
-                media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
                 await bucket.client.put_object(
                     Bucket=bucket.name,
                     Key=self._key(upload_id, attempt, name),
                     Body=source,
                     ContentLength=size,
-                    ContentType=media_type,
+                    ContentType=_media_type(name),
                 )
 
     async def sets(self, upload_id: str | None = None) -> list[StoredSet]:
@@ -92,19 +83,16 @@ class BucketDerivatives:
                 with contextlib.suppress(Exception):
                     await bucket.delete(key)
 
-    async def read(self, upload_id: str, attempt: int, name: str) -> Derivative | None:
+    async def read(self, upload_id: str, attempt: int, name: str) -> Fetched | None:
         bucket = await self.uploads.bucket()
         try:
-            found = await bucket.client.get_object(Bucket=bucket.name, Key=self._key(upload_id, attempt, name))
+            found = await bucket.get(self._key(upload_id, attempt, name))
         except Exception as error:
             if is_missing(error):
                 return None
             raise
+        return dataclasses.replace(found, media_type=found.media_type or _media_type(name))
 
-        async def chunks() -> AsyncIterator[bytes]:
-            async with found["Body"] as body:
-                async for chunk in body.iter_chunks(READ_BYTES):
-                    yield chunk
 
-        media_type = found.get("ContentType") or mimetypes.guess_type(name)[0] or "application/octet-stream"
-        return Derivative(found["ContentLength"], media_type, chunks())
+def _media_type(name: str) -> str:
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"

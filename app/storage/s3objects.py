@@ -177,10 +177,15 @@ async def multipart_uploads(client: Any, bucket: str, prefix: str) -> list[dict[
         markers = {"KeyMarker": page["NextKeyMarker"], "UploadIdMarker": page["NextUploadIdMarker"]}
 
 
+def oldest_first(uploads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Multipart uploads of one key, the one in use first: the oldest, should a lost race have
+    started a second."""
+    return sorted(uploads, key=lambda upload: upload["Initiated"])
+
+
 async def find_multipart(client: Any, bucket: str, key: str) -> str | None:
-    """The multipart upload to ``key``: the oldest, should a lost race have started a second."""
-    uploads = [upload for upload in await multipart_uploads(client, bucket, key) if upload["Key"] == key]
-    uploads.sort(key=lambda upload: upload["Initiated"])
+    """The multipart upload in use for ``key``."""
+    uploads = oldest_first([upload for upload in await multipart_uploads(client, bucket, key) if upload["Key"] == key])
     return uploads[0]["UploadId"] if uploads else None
 
 

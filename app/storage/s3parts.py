@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,18 +27,30 @@ class Bucket:
     async def delete(self, key: str) -> None:
         await self.client.delete_object(Bucket=self.name, Key=key)
 
-    async def download_into(self, spool: Spool, key: str, byte_range: str | None = None) -> None:
+    async def get(self, key: str, byte_range: str | None = None) -> Fetched:
+        """An object (or ``bytes=first-last`` of it), its body streamed as it is read."""
         ranged = {"Range": byte_range} if byte_range else {}
         found = await self.client.get_object(Bucket=self.name, Key=key, **ranged)
-        async with found["Body"] as body:
-            async for chunk in body.iter_chunks(DOWNLOAD_BYTES):
-                await spool.write(chunk)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            async with found["Body"] as body:
+                async for chunk in body.iter_chunks(DOWNLOAD_BYTES):
+                    yield chunk
+
+        return Fetched(found["ContentLength"], found.get("ContentType"), chunks())
+
+
+@dataclass(frozen=True)
+class Fetched:
+    size: int
+    media_type: str | None
+    chunks: AsyncIterator[bytes]
 
 
 class PartWriter:
     """Appends to one upload. Every ``part_size`` bytes gathered become the next part; whatever is
     left when the body ends becomes the tail (``settle``), or, once the upload has all its bytes, the
-    last part of the completed object (``settle(complete=True)``). Parts are all ``part_size`` but
+    last part of the completed object (``complete``). Parts are all ``part_size`` but
     the last, since some S3 services refuse unequal ones."""
 
     def __init__(self, bucket: Bucket, upload_id: str, stored: Stored, part_size: int) -> None:
@@ -54,7 +67,7 @@ class PartWriter:
 
     async def start(self) -> None:
         if self._old_tail is not None:
-            await self.bucket.download_into(self._take_spool(), self._old_tail.key)
+            await self._take_spool().fill_from((await self.bucket.get(self._old_tail.key)).chunks)
 
     @property
     def offset(self) -> int:
@@ -71,18 +84,14 @@ class PartWriter:
             if spool.size == self.part_size:
                 await self._upload_part()
 
-    async def settle(self, complete: bool = False) -> StoredObject | None:
-        """Store what was gathered and is not yet a part: as the tail, or, when ``complete``, as the
-        end of the finished object, which it returns."""
-        if complete:
-            return await self._complete()
+    async def settle(self) -> None:
+        """Store what was gathered and is not yet a part, as the tail."""
         spool = self._spool
         if spool is None or spool.size == 0 or not self._gathered_new:
-            return None  # nothing new since the stored tail (or a part boundary)
+            return  # nothing new since the stored tail (or a part boundary)
         tail = self.bucket.keys.tail(self.upload_id, len(self.parts))
         await self._put(tail, spool)
         # Same N: the new tail replaced the old in one PUT. A new N: the old tail went into a part.
-        return None
 
     def close(self) -> None:
         if self._spool is not None:
@@ -116,13 +125,13 @@ class PartWriter:
         self._spool = None
         await self._forget_old_tail()
 
-    async def _complete(self) -> StoredObject:
+    async def complete(self) -> StoredObject:
+        """The upload has all its bytes: what was gathered ends the finished object, returned."""
         size = self.offset
         spool = self._spool
         if self.multipart is None:
             # Never reached a part: the object in one PUT, with no multipart upload at all.
-            whole = self._spool or self._take_spool()
-            await self._put(self.key, whole)
+            await self._put(self.key, self._take_spool())
         else:
             if spool is not None and spool.size > 0:
                 await self._upload_part()  # the last part may be short

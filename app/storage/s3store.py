@@ -43,6 +43,7 @@ from app.vocabulary import UploadInfo, is_valid_upload_id
 
 READ_BYTES = 1024 * 1024
 MIB = 1024 * 1024
+LENGTHS_KEPT = 4096
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,9 @@ class S3Store:
         self._stack: AsyncExitStack | None = None
         self._bucket: Bucket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Known lengths by upload id: every PATCH needs its upload's, and the protocol has just read the
+        # info to check the request, so a second GET of it would be waste.
+        self._lengths: dict[str, int] = {}
 
     # -- the client: one per event loop, opened on first use -------------------------------------
 
@@ -117,7 +121,6 @@ class S3Store:
 
     @translated
     async def start(self) -> None:
-        self.spool_dir.mkdir(parents=True, exist_ok=True)
         s3 = await self._s3()
         try:
             await s3.client.head_bucket(Bucket=s3.name)
@@ -139,9 +142,9 @@ class S3Store:
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         return held_alone(self.spool_dir)
 
-    def _new_spool(self) -> Spool:
-        self.spool_dir.mkdir(parents=True, exist_ok=True)  # a worker never runs start()
-        return Spool(str(self.spool_dir))
+    async def _new_spool(self) -> Spool:
+        # After the client: opening it makes the spool folder (a worker never runs start()).
+        return Spool((await self._s3()).spool_dir)
 
     def _checked(self, upload_id: str) -> str:
         if not is_valid_upload_id(upload_id):
@@ -154,6 +157,19 @@ class S3Store:
     async def create(self, info: UploadInfo) -> None:
         s3 = await self._s3()
         await s3.client.put_object(Bucket=s3.name, Key=self.keys.info(self._checked(info.id)), Body=encode_info(info))
+        self._remember_length(info)
+
+    def _remember_length(self, info: UploadInfo) -> None:
+        # Only a known length: it never changes once set, so it holds whoever writes the info later.
+        if info.length is not None:
+            if len(self._lengths) >= LENGTHS_KEPT:
+                del self._lengths[next(iter(self._lengths))]  # the oldest entry
+            self._lengths[info.id] = info.length
+
+    async def _length(self, upload_id: str) -> int | None:
+        """The upload's length, without reading its info again when this process has seen it."""
+        known = self._lengths.get(upload_id)
+        return known if known is not None else (await self.info(upload_id)).length
 
     @translated
     async def info(self, upload_id: str) -> UploadInfo:
@@ -165,7 +181,9 @@ class S3Store:
                 raise UploadNotFound(upload_id) from None
             raise
         async with found["Body"] as body:
-            return decode_info(await body.read())
+            info = decode_info(await body.read())
+        self._remember_length(info)
+        return info
 
     @translated
     async def update_info(self, info: UploadInfo) -> None:
@@ -173,6 +191,7 @@ class S3Store:
         if await head(s3.client, s3.name, self.keys.info(self._checked(info.id))) is None:
             raise UploadNotFound(info.id)
         await s3.client.put_object(Bucket=s3.name, Key=self.keys.info(info.id), Body=encode_info(info))
+        self._remember_length(info)
 
     @translated
     async def upload_ids(self) -> list[str]:
@@ -233,7 +252,7 @@ class S3Store:
             raise OffsetMismatch(offset, stored.offset)
         if stored.whole is not None:
             raise StorageError(f"upload {upload_id} is complete; nothing can be added")
-        length = (await self.info(upload_id)).length
+        length = await self._length(upload_id)
         writer = PartWriter(await self._s3(), upload_id, stored, self._part_size(stored))
         try:
             await writer.start()
@@ -242,8 +261,10 @@ class S3Store:
                     await writer.write(chunk)
             finally:
                 # Also when the body broke off: what arrived is kept, as the tail.
-                complete = length is not None and writer.offset == length
-                await writer.settle(complete=complete)
+                if length is not None and writer.offset == length:
+                    await writer.complete()
+                else:
+                    await writer.settle()
             return writer.offset
         finally:
             writer.close()
@@ -256,12 +277,12 @@ class S3Store:
         if stored.offset != offset:
             raise OffsetMismatch(offset, stored.offset)
         # Staged on local disk, not in the bucket: it goes to S3 only once accepted.
-        staged = self._new_spool()
+        staged = await self._new_spool()
         try:
             await staged.fill_from(chunks)
             if not accept():
                 raise BodyRefused(upload_id)
-            return await self.append(upload_id, offset, _read_spool(staged))
+            return await self.append(upload_id, offset, staged.chunks(READ_BYTES))
         finally:
             staged.close()
 
@@ -276,14 +297,14 @@ class S3Store:
         stored = await self._stored(upload_id)
         if stored.whole is not None:
             return stored.whole.size
-        length = (await self.info(upload_id)).length
+        length = await self._length(upload_id)
         if length is None or stored.offset != length:
             raise StorageError(f"upload {upload_id} is not complete ({stored.offset} of {length} bytes)")
         writer = PartWriter(await self._s3(), upload_id, stored, self._part_size(stored))
         try:
             await writer.start()
             try:
-                return (await writer.settle(complete=True)).size  # type: ignore[union-attr]
+                return (await writer.complete()).size
             except Exception as error:
                 if is_missing(error):  # another process completed it meanwhile
                     return await self._whole(upload_id)
@@ -293,23 +314,27 @@ class S3Store:
 
     async def read(self, upload_id: str, start: int, length: int) -> AsyncIterator[bytes]:
         with service_errors():
-            size = await self._whole(upload_id)
-            length = min(length, size - start)
-            if length <= 0:
-                return
-            s3 = await self._s3()
-            found = await s3.client.get_object(
-                Bucket=s3.name, Key=self.keys.data(upload_id), Range=f"bytes={start}-{start + length - 1}"
-            )
-            async with found["Body"] as body:
-                async for chunk in body.iter_chunks(READ_BYTES):
-                    yield chunk
+            async for chunk in self._read_whole(upload_id, start, length, await self._whole(upload_id)):
+                yield chunk
+
+    async def _read_whole(self, upload_id: str, start: int, length: int, size: int) -> AsyncIterator[bytes]:
+        """Up to ``length`` bytes from ``start`` of the complete object of ``size`` bytes."""
+        length = min(length, size - start)
+        if length <= 0:
+            return
+        s3 = await self._s3()
+        found = await s3.get(self.keys.data(upload_id), f"bytes={start}-{start + length - 1}")
+        async for chunk in found.chunks:
+            yield chunk
 
     @asynccontextmanager
     async def local_file(self, upload_id: str) -> AsyncIterator[BinaryIO]:
-        copy = self._new_spool()
+        with service_errors():
+            copy = await self._new_spool()
         try:
-            await copy.fill_from(self.read(upload_id, 0, await self._whole(upload_id)))
+            with service_errors():
+                size = await self._whole(upload_id)
+                await copy.fill_from(self._read_whole(upload_id, 0, size, size))
             yield copy.rewound()
         finally:
             copy.close()
@@ -344,12 +369,6 @@ class S3Store:
     @translated
     async def remove_debris(self, older_than_seconds: float) -> list[str]:
         return await remove_debris(await self._s3(), older_than_seconds, self._remove_all_of)
-
-
-async def _read_spool(spool: Spool) -> AsyncIterator[bytes]:
-    source = spool.rewound()
-    while block := await asyncio.to_thread(source.read, READ_BYTES):
-        yield block
 
 
 __all__ = ["S3Location", "S3Store", "part_size_for"]

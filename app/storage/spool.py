@@ -47,6 +47,12 @@ class Spool:
             position += len(block)
         return base64.b64encode(digest.digest()).decode()
 
+    async def chunks(self, block_bytes: int = HASH_BLOCK_BYTES) -> AsyncIterator[bytes]:
+        """The file from its start, block by block, read in a thread."""
+        source = self.rewound()
+        while block := await asyncio.to_thread(source.read, block_bytes):
+            yield block
+
     def rewound(self) -> BinaryIO:
         """The file from its start, as a request body (read in the HTTP client's thread pool)."""
         self._file.flush()
