@@ -7,8 +7,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.storage.s3store import S3Location, S3Store
 from tests.database_choice import drop_run_databases, on_postgres
-from tests.s3_service import SeaweedFS, weed_binary
+from tests.s3_service import REGION, SeaweedFS, weed_binary
 from tests.servers import Server, start_server
 from tests.storage_choice import on_s3, shared_seaweedfs, stop_seaweedfs
 
@@ -88,3 +89,16 @@ def seaweedfs() -> Iterator[SeaweedFS]:
 def s3_settings(seaweedfs: SeaweedFS) -> dict[str, str]:
     """Settings that keep a server's or worker's uploads in a new bucket of the test's own."""
     return seaweedfs.settings(seaweedfs.new_bucket())
+
+
+@pytest.fixture
+def s3_store_on(seaweedfs: SeaweedFS, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., S3Store]:
+    """``s3_store_on(bucket, part_size, prefix="")``: an S3 store of the test's own, driven in-process
+    (botocore takes the service's credentials from the environment, as a server would)."""
+    for name, value in seaweedfs.credentials().items():
+        monkeypatch.setenv(name, value)
+
+    def make(bucket: str, part_size: int, prefix: str = "") -> S3Store:
+        return S3Store(S3Location(bucket, prefix, seaweedfs.endpoint, REGION), part_size, tmp_path / "spool")
+
+    return make

@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from app.storage.s3objects import is_missing
 from tests.s3_service import SeaweedFS, start_seaweedfs
 
 TEST_STORAGE = os.environ.get("TEST_STORAGE", "file").strip().lower()
@@ -71,16 +72,11 @@ def _client() -> Any:
     return shared_seaweedfs().client()
 
 
-def _missing(error: Exception) -> bool:
-    code = str(getattr(error, "response", {}).get("Error", {}).get("Code", ""))
-    return code in ("404", "NoSuchKey", "NotFound")
-
-
 def _get(data_dir: Path, name: str) -> bytes | None:
     try:
         return _client().get_object(Bucket=bucket_for(data_dir), Key=PREFIX + name)["Body"].read()
     except Exception as error:
-        if _missing(error):
+        if is_missing(error):
             return None
         raise
 

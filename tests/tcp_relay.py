@@ -76,14 +76,14 @@ class TcpRelay:
                 selector.register(end, selectors.EVENT_READ)
             while not self._stop.is_set():
                 for key, _ in selector.select(timeout=0.2):
-                    end = key.fileobj
-                    assert isinstance(end, socket.socket)
+                    readable = key.fileobj
+                    assert isinstance(readable, socket.socket)
                     try:
-                        data = end.recv(256 * 1024)
+                        data = readable.recv(256 * 1024)
                         if not data:
                             raise ConnectionError
-                        peers[end].setblocking(True)
-                        peers[end].sendall(data)
-                        peers[end].setblocking(False)
+                        peers[readable].setblocking(True)
+                        peers[readable].sendall(data)
+                        peers[readable].setblocking(False)
                     except OSError:
                         return

@@ -3,7 +3,6 @@ large uploads in small PATCHes, crashes between parts, concatenation, terminatio
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import signal
@@ -16,9 +15,10 @@ import httpx
 import pytest
 from tusclient import client as tus_client
 
-from app.storage.s3store import S3Location, S3Store
+from app.storage.s3store import S3Store
+from app.vocabulary import new_upload_id
 from tests.access import make_token
-from tests.s3_service import REGION, SeaweedFS
+from tests.s3_service import SeaweedFS
 from tests.servers import (
     TESTDATA_MEDIA,
     TUS,
@@ -27,8 +27,10 @@ from tests.servers import (
     create_upload,
     derivatives_on_disk,
     start_server,
+    upload_bytes,
     wait_for_asset,
 )
+from tests.store_bodies import chunks, new_upload
 from tests.tcp_relay import TcpRelay
 
 MIB = 1024 * 1024
@@ -78,8 +80,8 @@ def _object(seaweedfs: SeaweedFS, bucket: str, key: str) -> bytes:
     return seaweedfs.client().get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
-def _patch_all(http: httpx.Client, location: str, data: bytes, chunk: int) -> None:
-    offset = 0
+def _patch_all(http: httpx.Client, location: str, data: bytes, chunk: int, offset: int = 0) -> None:
+    """PATCH ``data`` from ``offset`` to its end, ``chunk`` bytes at a time."""
     while offset < len(data):
         body = data[offset : offset + chunk]
         answer = http.patch(location, headers={**TUS, **OCTETS, "Upload-Offset": str(offset)}, content=body)
@@ -108,24 +110,15 @@ def test_64_mib_in_1_mib_patches_becomes_one_object_with_identical_bytes(
 
 @pytest.mark.anyio
 async def test_an_upload_of_more_than_1000_parts_reports_the_right_offset(
-    seaweedfs: SeaweedFS, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    seaweedfs: SeaweedFS, bucket: str, s3_store_on: Callable[..., S3Store]
 ) -> None:
     # Parts of 1 KiB (S3 takes any size until the upload is completed), so 1,100 parts stay small.
-    for name, value in seaweedfs.credentials().items():
-        monkeypatch.setenv(name, value)
-    store = S3Store(S3Location(bucket, "", seaweedfs.endpoint, REGION), 1024, tmp_path / "spool")
-    from app.vocabulary import UploadInfo, new_upload_id
-
-    upload_id = new_upload_id()
-    await store.create(UploadInfo(id=upload_id, length=2 * MIB, owner="alice", metadata={}))
-
-    async def body() -> Any:
-        for _ in range(110):
-            yield b"p" * 10240
+    store = s3_store_on(bucket, 1024)
+    upload_id = await new_upload(store, 2 * MIB)
 
     try:
-        assert await store.append(upload_id, 0, body()) == 1100 * 1024
-        assert await store.append(upload_id, 1100 * 1024, _one(b"tail")) == 1100 * 1024 + 4
+        assert await store.append(upload_id, 0, chunks(*[b"p" * 10240] * 110)) == 1100 * 1024
+        assert await store.append(upload_id, 1100 * 1024, chunks(b"tail")) == 1100 * 1024 + 4
         assert await store.offset(upload_id) == 1100 * 1024 + 4
     finally:
         await store.close()
@@ -133,10 +126,6 @@ async def test_an_upload_of_more_than_1000_parts_reports_the_right_offset(
     multipart = client.list_multipart_uploads(Bucket=bucket)["Uploads"][0]["UploadId"]
     first_page = client.list_parts(Bucket=bucket, Key=upload_id, UploadId=multipart, MaxParts=1000)
     assert first_page["IsTruncated"] and len(first_page["Parts"]) == 1000, "one page would have missed parts"
-
-
-async def _one(data: bytes) -> Any:
-    yield data
 
 
 def test_kill_9_between_parts_the_offset_after_restart_is_what_the_bucket_holds(
@@ -245,18 +234,7 @@ def test_a_photo_in_s3_is_processed_its_derivatives_kept_in_the_bucket_replaced_
     server = s3_server()
     admin = {"Authorization": f"Bearer {make_token(server.data_dir, 'root', admin=True)}"}
     photo = (TESTDATA_MEDIA / "hopper.jpg").read_bytes()
-    answer = http.post(
-        server.files_url,
-        content=photo,
-        headers={
-            **TUS,
-            **OCTETS,
-            "Upload-Length": str(len(photo)),
-            "Upload-Metadata": f"filename {base64.b64encode(b'hopper.jpg').decode()}",
-        },
-    )
-    assert answer.status_code == 201, answer.text
-    upload_id = answer.headers["Location"].rsplit("/", 1)[1]
+    upload_id = upload_bytes(http, server, photo, "hopper.jpg")
 
     asset = wait_for_asset(http, server, upload_id)
 
@@ -277,7 +255,7 @@ def test_a_photo_in_s3_is_processed_its_derivatives_kept_in_the_bucket_replaced_
         time.sleep(0.05)
     assert http.get(again["derivatives"][names[0]]).content == first[names[0]].content
 
-    assert http.delete(answer.headers["Location"], headers=TUS).status_code == 204
+    assert http.delete(server.files_url + upload_id, headers=TUS).status_code == 204
     assert _bucket_view(seaweedfs, bucket) == {"objects": {}, "multipart": {}}
 
 
@@ -314,14 +292,9 @@ def test_object_storage_gone_mid_upload_answers_503_and_the_upload_resumes_when_
     assert patch.text.startswith("the object storage failed: ") and patch.text.count("\n") == 1, patch.text
     assert str(relay.port) not in patch.text and "127.0.0.1" not in patch.text, "no address of the storage"
     assert http.head(location, headers=TUS).headers["Upload-Offset"] == str(PART + MIB)
-    _patch_all_from(http, location, data, PART + MIB)
+    _patch_all(http, location, data, len(data), offset=PART + MIB)
     assert _object(seaweedfs, bucket, location.rsplit("/", 1)[1]) == data
     relay.cut()
-
-
-def _patch_all_from(http: httpx.Client, location: str, data: bytes, offset: int) -> None:
-    answer = http.patch(location, headers={**TUS, **OCTETS, "Upload-Offset": str(offset)}, content=data[offset:])
-    assert (answer.status_code, answer.headers["Upload-Offset"]) == (204, str(len(data))), answer.text
 
 
 def test_an_ietf_upload_of_unknown_length_completes_in_s3_and_is_processed(
@@ -373,18 +346,13 @@ def test_an_expired_upload_leaves_nothing_in_the_bucket(
 
 @pytest.mark.anyio
 async def test_the_debris_sweep_aborts_unknown_multipart_uploads_and_finishes_cut_short_deletions(
-    seaweedfs: SeaweedFS, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    seaweedfs: SeaweedFS, bucket: str, s3_store_on: Callable[..., S3Store]
 ) -> None:
-    from app.vocabulary import UploadInfo, new_upload_id
-
-    for name, value in seaweedfs.credentials().items():
-        monkeypatch.setenv(name, value)
-    store = S3Store(S3Location(bucket, "", seaweedfs.endpoint, REGION), PART, tmp_path / "spool")
+    store = s3_store_on(bucket, PART)
     client = seaweedfs.client()
-    live, half_deleted, unknown = new_upload_id(), new_upload_id(), new_upload_id()
+    live, half_deleted, unknown = [await new_upload(store, 20 * MIB) for _ in range(2)] + [new_upload_id()]
     for upload_id in (live, half_deleted):
-        await store.create(UploadInfo(id=upload_id, length=20 * MIB, owner="alice", metadata={}))
-        await store.append(upload_id, 0, _one(b"x" * (PART + 5)))  # a part and a tail
+        await store.append(upload_id, 0, chunks(b"x" * (PART + 5)))  # a part and a tail
     client.put_object(Bucket=bucket, Key=f"{live}.tail.0", Body=b"stale")  # its bytes went into part 1
     client.create_multipart_upload(Bucket=bucket, Key=unknown)  # of no upload the store knows
     client.put_object(Bucket=bucket, Key=f"{half_deleted}.deleting", Body=b"")  # a delete that died here

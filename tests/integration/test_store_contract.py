@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
-from app.storage import BodyRefused, OffsetMismatch, UploadNotFound, UploadStore
+from app.storage import BodyRefused, OffsetMismatch, StorageError, UploadNotFound, UploadStore
 from app.storage.filestore import THREAD_WRITE_BYTES, FileStore
-from app.storage.s3store import S3Location, S3Store
 from app.vocabulary import UploadInfo, new_upload_id
-from tests.s3_service import REGION, SeaweedFS
+from tests.s3_service import SeaweedFS
+from tests.store_bodies import Dropped, chunks, dropping_after, new_upload
 
 pytestmark = pytest.mark.anyio
 MIB = 1024 * 1024
@@ -26,12 +26,12 @@ def anyio_backend() -> str:
 class Backend:
     """A store under test, and a look at everything it keeps, by name."""
 
-    def __init__(self, store: UploadStore, names: object) -> None:
+    def __init__(self, store: UploadStore, names: Callable[[], list[str]]) -> None:
         self.store = store
         self._names = names
 
     def names(self) -> list[str]:
-        return sorted(self._names())  # type: ignore[operator]
+        return sorted(self._names())
 
 
 @pytest.fixture(params=["file", "s3"])
@@ -42,11 +42,8 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         yield Backend(filestore, lambda: [path.name for path in (tmp_path / "uploads").iterdir()])
         return
     seaweedfs: SeaweedFS = request.getfixturevalue("seaweedfs")
-    monkeypatch: pytest.MonkeyPatch = request.getfixturevalue("monkeypatch")
-    for name, value in seaweedfs.credentials().items():
-        monkeypatch.setenv(name, value)
     bucket = seaweedfs.new_bucket()
-    s3store = S3Store(S3Location(bucket, "uploads/", seaweedfs.endpoint, REGION), PART, tmp_path / "spool")
+    s3store = request.getfixturevalue("s3_store_on")(bucket, PART, "uploads/")
     await s3store.start()
     client = seaweedfs.client()
 
@@ -62,33 +59,12 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     assert list((tmp_path / "spool").iterdir()) == [], "spooled parts are never left on disk"
 
 
-async def _chunks(*parts: bytes) -> AsyncIterator[bytes]:
-    for part in parts:
-        yield part
-
-
-class Dropped(Exception):
-    pass
-
-
-async def _dropping_after(*parts: bytes) -> AsyncIterator[bytes]:
-    for part in parts:
-        yield part
-    raise Dropped
-
-
-async def _new(store: UploadStore, length: int | None = 100, **metadata: str) -> str:
-    upload_id = new_upload_id()
-    await store.create(UploadInfo(id=upload_id, length=length, owner="alice", metadata=metadata, created_at="t"))
-    return upload_id
-
-
 async def _contents(store: UploadStore, upload_id: str) -> bytes:
     return b"".join([chunk async for chunk in store.read(upload_id, 0, await store.offset(upload_id))])
 
 
 async def test_created_upload_has_its_info_and_offset_zero(backend: Backend) -> None:
-    upload_id = await _new(backend.store, 100, filename="a.jpg")
+    upload_id = await new_upload(backend.store, 100, filename="a.jpg")
 
     info = await backend.store.info(upload_id)
 
@@ -98,21 +74,21 @@ async def test_created_upload_has_its_info_and_offset_zero(backend: Backend) -> 
 
 async def test_append_writes_at_offset_and_returns_new_offset(backend: Backend) -> None:
     store = backend.store
-    upload_id = await _new(store, 6)
+    upload_id = await new_upload(store, 6)
 
-    assert await store.append(upload_id, 0, _chunks(b"ab", b"cd")) == 4
-    assert await store.append(upload_id, 4, _chunks(b"ef")) == 6
+    assert await store.append(upload_id, 0, chunks(b"ab", b"cd")) == 4
+    assert await store.append(upload_id, 4, chunks(b"ef")) == 6
 
     assert await _contents(store, upload_id) == b"abcdef"
 
 
 async def test_append_at_wrong_offset_is_refused_and_writes_nothing(backend: Backend) -> None:
     store = backend.store
-    upload_id = await _new(store)
-    await store.append(upload_id, 0, _chunks(b"ab"))
+    upload_id = await new_upload(store)
+    await store.append(upload_id, 0, chunks(b"ab"))
 
     with pytest.raises(OffsetMismatch):
-        await store.append(upload_id, 1, _chunks(b"zz"))
+        await store.append(upload_id, 1, chunks(b"zz"))
 
     assert await store.offset(upload_id) == 2
 
@@ -120,14 +96,14 @@ async def test_append_at_wrong_offset_is_refused_and_writes_nothing(backend: Bac
 @pytest.mark.parametrize("piece_size", [7, 65536, THREAD_WRITE_BYTES + 7, 2 * MIB + 3])
 async def test_interrupted_append_keeps_every_byte_received(backend: Backend, piece_size: int) -> None:
     store = backend.store
-    upload_id = await _new(store, 12 * piece_size)
+    upload_id = await new_upload(store, 12 * piece_size)
     parts = [bytes([index]) * piece_size for index in range(3)]
 
     with pytest.raises(Dropped):
-        await store.append(upload_id, 0, _dropping_after(*parts))
+        await store.append(upload_id, 0, dropping_after(*parts))
     received = b"".join(parts)
     assert await store.offset(upload_id) == len(received)
-    await store.append(upload_id, len(received), _chunks(received * 3))
+    await store.append(upload_id, len(received), chunks(received * 3))
 
     assert await _contents(store, upload_id) == received * 4
 
@@ -136,10 +112,10 @@ async def test_interrupted_append_keeps_every_byte_received(backend: Backend, pi
 async def test_appends_of_any_size_across_parts_keep_every_byte_in_order(backend: Backend, chunk: int) -> None:
     store = backend.store
     data = bytes(range(256)) * (19 * MIB // 256) + b"end"
-    upload_id = await _new(store, len(data))
+    upload_id = await new_upload(store, len(data))
     offset = 0
     while offset < len(data):
-        offset = await store.append(upload_id, offset, _chunks(data[offset : offset + chunk]))
+        offset = await store.append(upload_id, offset, chunks(data[offset : offset + chunk]))
         assert offset == await store.offset(upload_id)
 
     assert await _contents(store, upload_id) == data
@@ -150,27 +126,35 @@ async def test_appends_of_any_size_across_parts_keep_every_byte_in_order(backend
 
 
 async def test_an_empty_upload_is_complete_and_reads_as_nothing(backend: Backend) -> None:
-    upload_id = await _new(backend.store, 0)
+    upload_id = await new_upload(backend.store, 0)
 
     assert await backend.store.offset(upload_id) == 0
     assert await _contents(backend.store, upload_id) == b""
 
 
-async def test_truncate_back_to_the_offset_a_write_began_at(backend: Backend) -> None:
+async def test_truncate_cuts_back_where_the_store_says_it_can_and_else_refuses_and_keeps_every_byte(
+    backend: Backend,
+) -> None:
     store = backend.store
-    upload_id = await _new(store)
-    await store.append(upload_id, 0, _chunks(b"abcdef"))
+    upload_id = await new_upload(store, 6)
+    await store.append(upload_id, 0, chunks(b"abcdef"))
 
-    await store.truncate(upload_id, 6)
-
+    await store.truncate(upload_id, 6)  # back to where the write began: every store takes this
     assert await store.offset(upload_id) == 6
+    if store.can_truncate:
+        await store.truncate(upload_id, 2)
+        assert await store.offset(upload_id) == 2
+    else:
+        with pytest.raises(StorageError):
+            await store.truncate(upload_id, 2)
+        assert await _contents(store, upload_id) == b"abcdef"
 
 
 async def test_delete_removes_everything_of_the_upload(backend: Backend) -> None:
     store = backend.store
-    kept = await _new(store, 10)
-    upload_id = await _new(store, 20 * MIB)
-    await store.append(upload_id, 0, _chunks(b"x" * (PART + 10)))  # one part and a tail
+    kept = await new_upload(store, 10)
+    upload_id = await new_upload(store, 20 * MIB)
+    await store.append(upload_id, 0, chunks(b"x" * (PART + 10)))  # one part and a tail
 
     await store.delete(upload_id)
 
@@ -187,12 +171,12 @@ async def test_ids_that_could_name_another_path_are_unknown(backend: Backend, up
     with pytest.raises(UploadNotFound):
         await backend.store.offset(upload_id)
     with pytest.raises(UploadNotFound):
-        await backend.store.append(upload_id, 0, _chunks(b"x"))
+        await backend.store.append(upload_id, 0, chunks(b"x"))
 
 
 async def test_updating_info_replaces_it(backend: Backend) -> None:
     store = backend.store
-    upload_id = await _new(store, None, filename="a.jpg")
+    upload_id = await new_upload(store, None, filename="a.jpg")
 
     await store.update_info(UploadInfo(id=upload_id, length=7, owner="alice", metadata={"filename": "b.jpg"}))
 
@@ -204,28 +188,28 @@ async def test_updating_info_replaces_it(backend: Backend) -> None:
 @pytest.mark.parametrize("piece_size", [10, THREAD_WRITE_BYTES, 3 * MIB])
 async def test_a_verified_append_joins_the_upload_only_when_accepted(backend: Backend, piece_size: int) -> None:
     store = backend.store
-    upload_id = await _new(store, length=10 * piece_size)
-    await store.append(upload_id, 0, _chunks(b"head"))
+    upload_id = await new_upload(store, length=10 * piece_size)
+    await store.append(upload_id, 0, chunks(b"head"))
     body = b"v" * piece_size
 
     with pytest.raises(BodyRefused):
-        await store.append_verified(upload_id, 4, _chunks(body, body), accept=lambda: False)
+        await store.append_verified(upload_id, 4, chunks(body, body), accept=lambda: False)
     assert await store.offset(upload_id) == 4
-    accepted = await store.append_verified(upload_id, 4, _chunks(body, body), accept=lambda: True)
+    accepted = await store.append_verified(upload_id, 4, chunks(body, body), accept=lambda: True)
 
     assert accepted == 4 + 2 * piece_size == await store.offset(upload_id)
-    await store.append(upload_id, accepted, _chunks(b"z" * (10 * piece_size - accepted)))
+    await store.append(upload_id, accepted, chunks(b"z" * (10 * piece_size - accepted)))
     assert (await _contents(store, upload_id))[: accepted + 1] == b"head" + body + body + b"z"
 
 
 async def test_a_verified_append_cut_off_leaves_the_upload_as_it_was(backend: Backend) -> None:
     store = backend.store
-    upload_id = await _new(store)
-    await store.append(upload_id, 0, _chunks(b"head"))
+    upload_id = await new_upload(store)
+    await store.append(upload_id, 0, chunks(b"head"))
     before = backend.names()
 
     with pytest.raises(Dropped):
-        await store.append_verified(upload_id, 4, _dropping_after(b"unverified"), accept=lambda: True)
+        await store.append_verified(upload_id, 4, dropping_after(b"unverified"), accept=lambda: True)
 
     assert await store.offset(upload_id) == 4
     assert backend.names() == before
@@ -237,11 +221,11 @@ async def test_concatenation_joins_complete_parts_in_order(backend: Backend, siz
     parts, expected = [], b""
     for index, size in enumerate(sizes):
         data = bytes([65 + index]) * size
-        part = await _new(store, size)
-        await store.append(part, 0, _chunks(data))
+        part = await new_upload(store, size)
+        await store.append(part, 0, chunks(data))
         parts.append(part)
         expected += data
-    final = await _new(store, None)
+    final = await new_upload(store, None)
 
     assert await store.concatenate(final, parts) == len(expected)
 
@@ -250,10 +234,10 @@ async def test_concatenation_joins_complete_parts_in_order(backend: Backend, siz
     assert await _contents(store, parts[0]) == b"A" * sizes[0], "the parts stay as they were"
 
 
-async def test_debris_sweep_finishes_a_cut_short_deletion_and_keeps_live_uploads(backend: Backend) -> None:
+async def test_debris_sweep_keeps_live_uploads(backend: Backend) -> None:
     store = backend.store
-    live = await _new(store)
-    await store.append(live, 0, _chunks(b"live bytes"))
+    live = await new_upload(store)
+    await store.append(live, 0, chunks(b"live bytes"))
 
     assert await store.remove_debris(older_than_seconds=3600) == []
     assert await store.remove_debris(older_than_seconds=0) == []

@@ -4,7 +4,6 @@ what files it leaves, and how it shares a folder with other processes."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from app.storage import BodyRefused, UploadNotFound, UploadStore
 from app.storage.filestore import THREAD_WRITE_BYTES, FileStore
 from app.vocabulary import UploadInfo, new_upload_id
+from tests.store_bodies import Dropped, chunks, dropping_after, new_upload
 
 pytestmark = pytest.mark.anyio
 
@@ -28,43 +28,9 @@ def store(tmp_path: Path) -> UploadStore:
     return filestore
 
 
-async def _chunks(*parts: bytes) -> AsyncIterator[bytes]:
-    for part in parts:
-        yield part
-
-
-class Dropped(Exception):
-    pass
-
-
-async def _dropping_after(*parts: bytes) -> AsyncIterator[bytes]:
-    for part in parts:
-        yield part
-    raise Dropped
-
-
-async def _new(store: UploadStore, length: int = 100, **metadata: str) -> str:
-    upload_id = new_upload_id()
-    await store.create(UploadInfo(id=upload_id, length=length, owner="alice", metadata=metadata, created_at="t"))
-    return upload_id
-
-
-@pytest.mark.parametrize("piece_size", [7, 65536, THREAD_WRITE_BYTES + 7])
-async def test_interrupted_append_keeps_every_byte_received(store: UploadStore, piece_size: int) -> None:
-    upload_id = await _new(store, 10 * THREAD_WRITE_BYTES)
-    parts = [bytes([index]) * piece_size for index in range(3)]
-
-    with pytest.raises(Dropped):
-        await store.append(upload_id, 0, _dropping_after(*parts))
-
-    assert await store.offset(upload_id) == sum(map(len, parts))
-    with store.open(upload_id) as stored:
-        assert stored.read() == b"".join(parts)
-
-
 async def test_truncate_cuts_back_to_an_offset(store: UploadStore) -> None:
-    upload_id = await _new(store)
-    await store.append(upload_id, 0, _chunks(b"abcdef"))
+    upload_id = await new_upload(store)
+    await store.append(upload_id, 0, chunks(b"abcdef"))
 
     await store.truncate(upload_id, 2)
 
@@ -72,7 +38,7 @@ async def test_truncate_cuts_back_to_an_offset(store: UploadStore) -> None:
 
 
 async def test_delete_removes_data_and_info(store: UploadStore, tmp_path: Path) -> None:
-    upload_id = await _new(store)
+    upload_id = await new_upload(store)
 
     await store.delete(upload_id)
 
@@ -84,7 +50,7 @@ async def test_delete_removes_data_and_info(store: UploadStore, tmp_path: Path) 
 async def test_creating_and_updating_info_leaves_only_the_data_and_info_files(
     store: UploadStore, tmp_path: Path
 ) -> None:
-    upload_id = await _new(store, filename="a.jpg")
+    upload_id = await new_upload(store, filename="a.jpg")
 
     await store.update_info(UploadInfo(id=upload_id, length=7, owner="alice", metadata={"filename": "b.jpg"}))
 
@@ -96,7 +62,7 @@ def test_writers_racing_on_one_info_file_never_share_a_temp_file(store: UploadSt
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
-    upload_id = asyncio.run(_new(store))
+    upload_id = asyncio.run(new_upload(store))
     versions = [UploadInfo(id=upload_id, length=100, owner="alice", metadata={"n": str(n)}) for n in range(200)]
 
     def write(info: UploadInfo) -> None:
@@ -112,7 +78,7 @@ def test_writers_racing_on_one_info_file_never_share_a_temp_file(store: UploadSt
 async def test_an_info_write_that_fails_leaves_the_old_info_and_no_temp_file(
     store: UploadStore, tmp_path: Path
 ) -> None:
-    upload_id = await _new(store, filename="a.jpg")
+    upload_id = await new_upload(store, filename="a.jpg")
     unwritable = UploadInfo(id=upload_id, length=7, owner="alice", metadata={"filename": object()})  # type: ignore[dict-item]
 
     with pytest.raises(TypeError):
@@ -126,14 +92,14 @@ async def test_an_info_write_that_fails_leaves_the_old_info_and_no_temp_file(
 async def test_a_verified_append_joins_the_upload_only_when_accepted(
     store: UploadStore, tmp_path: Path, piece_size: int
 ) -> None:
-    upload_id = await _new(store, length=10 * THREAD_WRITE_BYTES)
-    await store.append(upload_id, 0, _chunks(b"head"))
+    upload_id = await new_upload(store, length=10 * THREAD_WRITE_BYTES)
+    await store.append(upload_id, 0, chunks(b"head"))
     body = b"v" * piece_size
 
-    refused = store.append_verified(upload_id, 4, _chunks(body, body), accept=lambda: False)
+    refused = store.append_verified(upload_id, 4, chunks(body, body), accept=lambda: False)
     with pytest.raises(BodyRefused):
         await refused
-    accepted = await store.append_verified(upload_id, 4, _chunks(body, body), accept=lambda: True)
+    accepted = await store.append_verified(upload_id, 4, chunks(body, body), accept=lambda: True)
 
     assert accepted == 4 + 2 * piece_size
     assert (tmp_path / "uploads" / upload_id).read_bytes() == b"head" + body + body
@@ -141,19 +107,19 @@ async def test_a_verified_append_joins_the_upload_only_when_accepted(
 
 
 async def test_a_verified_append_cut_off_leaves_the_upload_and_no_staging(store: UploadStore, tmp_path: Path) -> None:
-    upload_id = await _new(store)
-    await store.append(upload_id, 0, _chunks(b"head"))
+    upload_id = await new_upload(store)
+    await store.append(upload_id, 0, chunks(b"head"))
 
     with pytest.raises(Dropped):
-        await store.append_verified(upload_id, 4, _dropping_after(b"unverified"), accept=lambda: True)
+        await store.append_verified(upload_id, 4, dropping_after(b"unverified"), accept=lambda: True)
 
     assert await store.offset(upload_id) == 4
     assert sorted(path.name for path in (tmp_path / "uploads").iterdir()) == [upload_id, f"{upload_id}.info"]
 
 
 async def test_debris_sweep_keeps_live_uploads_and_fresh_files(store: UploadStore, tmp_path: Path) -> None:
-    live = await _new(store)
-    half_deleted = await _new(store)
+    live = await new_upload(store)
+    half_deleted = await new_upload(store)
     uploads = tmp_path / "uploads"
     (uploads / half_deleted).unlink()
     staged = uploads / f"{live}.staging-00"
