@@ -106,9 +106,8 @@ def _cleanup(settings: Settings, arguments: argparse.Namespace) -> int:
     try:
         removed = asyncio.run(clean_up_expired(settings))
     except DirectoryInUse:
-        held = settings.spool_dir if settings.uses_s3 else settings.upload_dir
         print(
-            f"tusmedia cleanup: a tusmedia server is running on {held} and removes expired uploads "
+            f"tusmedia cleanup: a tusmedia server is running on {settings.local_store_dir} and removes expired uploads "
             "itself every CLEANUP_INTERVAL seconds; without REDIS_URL only it may, so stop it first or leave it to it",
             file=sys.stderr,
         )

@@ -175,8 +175,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        local = settings.spool_dir if settings.uses_s3 else settings.upload_dir
-        for directory in (settings.data_dir, local, settings.derivatives_dir):
+        # The store's own folder is the store's to make (exclusive_use and start do).
+        for directory in (settings.data_dir, settings.derivatives_dir):
             directory.mkdir(parents=True, exist_ok=True)
         exclusive = contextlib.ExitStack()
         await locks.start()

@@ -109,6 +109,11 @@ class Settings:
         return self.data_dir / "spool"
 
     @property
+    def local_store_dir(self) -> Path:
+        """The local folder the upload store fills: UPLOAD_DIR, or with S3 the spool of parts."""
+        return self.spool_dir if self.uses_s3 else self.upload_dir
+
+    @property
     def embedded_worker(self) -> bool:
         """With no broker configured, the server runs the media and webhook actors itself, in a child
         process (``workers.embedded``)."""

@@ -30,7 +30,7 @@ def observability_routes(
     store_answers: Callable[[], Awaitable[None]] | None = None,
 ) -> list[Route]:
     watch_queues(broker, queue_names)
-    # On S3 the local disk a server fills is its spool of parts on their way to the bucket.
-    local_bytes = settings.spool_dir if settings.uses_s3 else settings.upload_dir
-    readiness = Readiness(database, broker, local_bytes, settings.ready_min_free_bytes, locks, store_answers)
+    readiness = Readiness(
+        database, broker, settings.local_store_dir, settings.ready_min_free_bytes, locks, store_answers
+    )
     return [*health_routes(readiness), *metrics_routes()]

@@ -76,6 +76,7 @@ class FileStore:
     def exclusive_use(self) -> AbstractContextManager[None]:
         """Keep a second server process off this directory while the block runs: locks are
         in-process, so two processes writing one upload would not see each other."""
+        self.prepare()
         return held_alone(self.directory)
 
     def _data_path(self, upload_id: str) -> Path:
