@@ -78,7 +78,7 @@ async def receive_body(
         raise TusError(413, f"the body ({declared} bytes) exceeds the {room} bytes left in this upload")
     chunks = _at_most(holder.read(request.stream(), context.settings.network_timeout_seconds), room)
     try:
-        new_offset = await _append(context, request, info, offset, chunks, checksum)
+        new_offset = await _append(context, info, offset, chunks, checksum, length_declared=declared is not None)
     except _BodyTooLarge:
         await context.store.truncate(info.id, offset)
         raise TusError(413, f"the body exceeds the {room} bytes left in this upload") from None
@@ -107,14 +107,15 @@ async def receive_body(
 
 async def _append(
     context: TusContext,
-    request: Request,
     info: UploadInfo,
     offset: int,
     chunks: AsyncIterator[bytes],
     checksum: ExpectedChecksum | None,
+    *,
+    length_declared: bool,
 ) -> int:
     if checksum is None:
-        if context.store.can_truncate or declared_body_length(request) is not None:
+        if context.store.can_truncate or length_declared:
             return await context.store.append(info.id, offset, chunks)
         # A body of unknown length may turn out too long once part of it is stored; a store that
         # cannot cut back takes it staged instead, so a refused one leaves the upload as it was.
